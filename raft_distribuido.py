@@ -336,6 +336,15 @@ class Role(enum.Enum):
 ROLE_NAMES_PT = {Role.FOLLOWER: "seguidor", Role.CANDIDATE: "candidato", Role.LEADER: "líder"}
 
 
+def node_name(node_id: Any) -> str:
+    """Nome de um nó nos logs: "n2" para o id "2", o próprio id se não é número,
+    "-" para nenhum."""
+    if node_id is None:
+        return "-"
+    text = str(node_id)
+    return f"n{text}" if text.isdigit() else text
+
+
 @dataclass
 class LogLine:
     """Uma linha de log produzida pelo núcleo, com o termo e o papel da hora."""
@@ -405,6 +414,9 @@ class RaftCore:
                  log: Optional[list] = None, check_quorum: bool = True):
         self.node_id = node_id
         self.peers = list(peers)
+        # Nome de cada par nos logs; o executor pode trocar a chave (uma URL)
+        # pelo id do par assim que o conhecer.
+        self.peer_names: dict = {}
         self.rng = rng
         self.election_timeout_min = election_timeout_min
         self.election_timeout_max = election_timeout_max
@@ -478,6 +490,9 @@ class RaftCore:
     def entry_at(self, index: int) -> LogEntry:
         return self.log[index - self.first_index]
 
+    def _peer_name(self, peer: Any) -> str:
+        return node_name(self.peer_names.get(peer, peer))
+
     def majority(self) -> int:
         return (len(self.peers) + 1) // 2 + 1
 
@@ -494,7 +509,7 @@ class RaftCore:
         """Registra a linha de estado que acompanha cada mudança de papel."""
         self._log(logging.INFO,
                   f"estado: termo={self.current_term} papel={ROLE_NAMES_PT[self.role]} "
-                  f"líder={self.leader_id or '-'} voto={self.voted_for or '-'} "
+                  f"líder={node_name(self.leader_id)} voto={node_name(self.voted_for)} "
                   f"commit={self.commit_index} último_índice={self.last_log_index}")
 
     # ---- transições de papel -----------------------------------------------
@@ -566,7 +581,7 @@ class RaftCore:
         self.read_round = 0
         self.pending_reads = []
         self.quorum_check_at = now + self.election_timeout_max
-        votes = ", ".join(sorted(str(voter) for voter in self.votes_granted))
+        votes = ", ".join(sorted(self._peer_name(voter) for voter in self.votes_granted))
         self._log(logging.WARNING,
                   f"virei líder do termo {self.current_term} (votos de: {votes})")
         self._log_state()
@@ -593,10 +608,11 @@ class RaftCore:
 
     def handle_request_vote(self, request: RequestVote, now: float) -> Ready:
         """Trata um pedido de voto como o receptor da Figura 2."""
-        self._observe_term(request.term, now, f"pedido de voto de {request.candidate_id}")
+        self._observe_term(request.term, now,
+                           f"pedido de voto de {node_name(request.candidate_id)}")
         reply = RequestVoteReply(term=self.current_term, vote_granted=False)
         self._ready.reply = reply
-        candidate = request.candidate_id
+        candidate = node_name(request.candidate_id)
 
         # 1. Nega o voto se o termo do candidato é menor que o atual (§5.1).
         if request.term < self.current_term:
@@ -606,9 +622,9 @@ class RaftCore:
             return self._take_ready()
 
         # 2. Um voto por termo, por ordem de chegada (§5.2)...
-        if self.voted_for is not None and self.voted_for != candidate:
+        if self.voted_for is not None and self.voted_for != request.candidate_id:
             self._log(logging.INFO,
-                      f"voto negado a {candidate} (já votei em {self.voted_for} "
+                      f"voto negado a {candidate} (já votei em {node_name(self.voted_for)} "
                       f"neste termo, §5.2)")
             return self._take_ready()
 
@@ -623,8 +639,8 @@ class RaftCore:
                       f"{request.last_log_index}, §5.4.1)")
             return self._take_ready()
 
-        if self.voted_for != candidate:
-            self.voted_for = candidate
+        if self.voted_for != request.candidate_id:
+            self.voted_for = request.candidate_id
             self._ready.hard_state_changed = True
         reply.vote_granted = True
         # Conceder um voto reinicia o timer de eleição; negar, não (um pedido
@@ -645,21 +661,21 @@ class RaftCore:
     def handle_request_vote_reply(self, peer: Any, request: RequestVote,
                                   reply: RequestVoteReply, now: float) -> Ready:
         """Conta um voto recebido. `request` é o pedido ao qual ele responde."""
-        self._observe_term(reply.term, now, f"resposta de voto de {peer}")
+        self._observe_term(reply.term, now, f"resposta de voto de {self._peer_name(peer)}")
         # Só contam respostas a um pedido deste termo enquanto ainda somos
         # candidatos: um voto atrasado de uma eleição anterior não vale agora.
         if (self.role != Role.CANDIDATE or request.term != self.current_term
                 or reply.term != self.current_term):
-            self._log(logging.DEBUG, f"resposta de voto de {peer} ignorada (termo antigo)")
+            self._log(logging.DEBUG, f"resposta de voto de {self._peer_name(peer)} ignorada (termo antigo)")
             return self._take_ready()
         if reply.vote_granted:
             self.votes_granted.add(peer)
             self._log(logging.INFO,
-                      f"voto recebido de {peer} ({len(self.votes_granted)} de "
+                      f"voto recebido de {self._peer_name(peer)} ({len(self.votes_granted)} de "
                       f"{self.majority()} necessários)")
             self._maybe_win_election(now)
         else:
-            self._log(logging.INFO, f"{peer} negou o voto no termo {self.current_term}")
+            self._log(logging.INFO, f"{self._peer_name(peer)} negou o voto no termo {self.current_term}")
         return self._take_ready()
 
     # ---- AppendEntries -----------------------------------------------------
@@ -670,7 +686,7 @@ class RaftCore:
         `sender` é a chave do líder que enviou o pedido; o executor a usa para
         encaminhar clientes ao líder.
         """
-        self._observe_term(request.term, now, f"AppendEntries de {request.leader_id}")
+        self._observe_term(request.term, now, f"AppendEntries de {node_name(request.leader_id)}")
         reply = AppendEntriesReply(term=self.current_term, success=False)
         self._ready.reply = reply
 
@@ -678,7 +694,7 @@ class RaftCore:
         #    eleição não é reiniciado: esse líder já foi substituído.
         if request.term < self.current_term:
             self._log(logging.DEBUG,
-                      f"AppendEntries de {request.leader_id} rejeitado (termo "
+                      f"AppendEntries de {node_name(request.leader_id)} rejeitado (termo "
                       f"{request.term} menor que o meu)")
             return self._take_ready()
 
@@ -686,17 +702,17 @@ class RaftCore:
         # timer de eleição recomeça.
         if self.role == Role.CANDIDATE:
             self._become_follower(self.current_term, now,
-                                  f"{request.leader_id} já é líder do termo {request.term}")
+                                  f"{node_name(request.leader_id)} já é líder do termo {request.term}")
         elif self.role == Role.LEADER:
             # Dois líderes no mesmo termo violariam a segurança da eleição
             # (§5.2); se acontecer, é um defeito, e o pedido é recusado.
             self._log(logging.ERROR,
-                      f"AppendEntries de {request.leader_id} no meu próprio termo de "
+                      f"AppendEntries de {node_name(request.leader_id)} no meu próprio termo de "
                       f"liderança; recusado (dois líderes no mesmo termo)")
             return self._take_ready()
         if self.leader_id != request.leader_id:
             self.leader_id = request.leader_id
-            self._log(logging.INFO, f"reconheço {request.leader_id} como líder do termo "
+            self._log(logging.INFO, f"reconheço {node_name(request.leader_id)} como líder do termo "
                                     f"{self.current_term}")
         self.leader_key = sender
         self._reset_election_timer(now)
@@ -769,7 +785,7 @@ class RaftCore:
                       f"AppendEntries aceito: {len(request.entries)} entrada(s) até o "
                       f"índice {last_checked}")
         else:
-            self._log(logging.DEBUG, f"heartbeat de {request.leader_id}")
+            self._log(logging.DEBUG, f"heartbeat de {node_name(request.leader_id)}")
         return self._take_ready()
 
     def _truncate_log(self, index: int) -> None:
@@ -803,7 +819,7 @@ class RaftCore:
     def handle_append_entries_reply(self, peer: Any, request: AppendEntries,
                                     reply: AppendEntriesReply, now: float) -> Ready:
         """Trata a resposta de `peer` ao AppendEntries `request`."""
-        self._observe_term(reply.term, now, f"resposta de {peer}")
+        self._observe_term(reply.term, now, f"resposta de {self._peer_name(peer)}")
         # Respostas a pedidos de outro termo são ignoradas: o estado de
         # replicação que elas descrevem não vale mais.
         if (self.role != Role.LEADER or request.term != self.current_term
@@ -830,13 +846,13 @@ class RaftCore:
             # (prev_log_index == next_index - 1). Uma rejeição atrasada de uma
             # sondagem anterior faria next_index recuar de novo sem motivo.
             if request.prev_log_index != self.next_index[peer] - 1:
-                self._log(logging.DEBUG, f"rejeição antiga de {peer} ignorada")
+                self._log(logging.DEBUG, f"rejeição antiga de {self._peer_name(peer)} ignorada")
             elif request.prev_log_index <= self.match_index[peer]:
-                self._log(logging.DEBUG, f"rejeição de {peer} abaixo de match_index ignorada")
+                self._log(logging.DEBUG, f"rejeição de {self._peer_name(peer)} abaixo de match_index ignorada")
             else:
                 self.next_index[peer] = self._next_index_after_conflict(peer, request, reply)
                 self._log(logging.DEBUG,
-                          f"{peer} rejeitou prev_log_index {request.prev_log_index}; "
+                          f"{self._peer_name(peer)} rejeitou prev_log_index {request.prev_log_index}; "
                           f"next_index recua para {self.next_index[peer]}")
 
         self._check_reads()
@@ -1587,7 +1603,10 @@ class PeerSender(threading.Thread):
             raw = response.read()
             if response.status != 200:
                 raise OSError(f"HTTP {response.status}: {raw[:200]!r}")
-            reply = decode(json.loads(raw.decode("utf-8")))
+            data = json.loads(raw.decode("utf-8"))
+            reply = decode(data)
+            if isinstance(data.get("sender_id"), str):
+                self.node.peer_ids[self.url] = data["sender_id"][:MAX_ID_LENGTH]
         except (OSError, http.client.HTTPException, ValueError) as error:
             self._close()
             self._note_failure(error)
@@ -1677,6 +1696,8 @@ class Node:
         self._reads_waiting_apply: list = []
         self._pending_writes: dict = {}
         self._unknown_senders: set = set()
+        # Id de cada par, aprendido das respostas; só serve para os logs.
+        self.peer_ids: dict = {}
         self._forward_connections = threading.local()
         self._stopped = False
 
@@ -1747,8 +1768,7 @@ class Node:
                   role: Optional[Role] = None) -> None:
         if term is None or role is None:
             term, role = self._term_role
-        node = self.config.node_id
-        prefix = f"n{node}" if node[:1].isdigit() else node
+        prefix = node_name(self.config.node_id)
         self.logger.log(level, f"[{prefix} | termo {term} | {ROLE_NAMES_PT[role]}] {text}")
 
     def _log_storage(self, level: int, text: str) -> None:
@@ -1793,6 +1813,8 @@ class Node:
 
     def _handle_event(self, event: tuple, now: float, effects: "_Effects") -> None:
         core = self.core
+        if len(core.peer_names) != len(self.peer_ids):
+            core.peer_names = dict(self.peer_ids)
         kind = event[0]
         if kind == "request_vote":
             _, request, waiter = event
@@ -1974,7 +1996,9 @@ class Node:
             raise HttpError(400, f"mensagem Raft inválida: {error}") from None
         if sender_url in self.blocked:
             raise HttpError(503, f"tráfego de {sender_url} bloqueado por injeção de falhas")
-        if sender_url not in self.config.peers and sender_url not in self._unknown_senders:
+        if sender_url in self.config.peers:
+            self.peer_ids.setdefault(sender_url, sender_id)
+        elif sender_url not in self._unknown_senders:
             self._unknown_senders.add(sender_url)
             self.log_event(logging.WARNING,
                            f"RPC do nó {sender_id} em {sender_url}, que não está em "
@@ -1987,7 +2011,9 @@ class Node:
         reply = waiter.wait(self.config.peer_timeout)
         if reply is None:
             raise HttpError(503, "o nó não respondeu a tempo", {"Retry-After": "1"})
-        return 200, encode_message(reply), {}
+        answer = encode_message(reply)
+        answer["sender_id"] = self.config.node_id
+        return 200, answer, {}
 
     def _admin_partition(self, method: str, body: bytes) -> tuple:
         if not self.config.fault_injection:
