@@ -159,7 +159,7 @@ class AppendEntriesReply:
 
     Em caso de sucesso, `match_index` é o índice da última entrada que este
     pedido verificou. Em caso de rejeição, `conflict_term` e `conflict_index`
-    são a dica que deixa o líder recuar uma termo inteiro de uma vez (§5.3,
+    são a dica que deixa o líder recuar um termo inteiro de uma vez (§5.3,
     última parte): `conflict_term` é o termo da entrada do seguidor em
     `prev_log_index` (0 se ela não existe) e `conflict_index` é o primeiro
     índice do seguidor com esse termo (ou o índice logo após o fim do log).
@@ -217,11 +217,38 @@ def _require_object(value: Any, what: str) -> dict:
 def decode_entry(data: Any) -> LogEntry:
     data = _require_object(data, "cada entrada")
     command = data.get("command")
-    if command is not None and not isinstance(command, dict):
-        raise BadMessage(f"o campo 'command' precisa ser um objeto ou null, veio {command!r}")
+    if command is not None:
+        check_command(command)
     return LogEntry(term=_require_int(data, "term", 1),
                     index=_require_int(data, "index", 1),
                     command=command)
+
+
+def check_command(command: Any) -> None:
+    """Confere o formato de um comando da máquina de estados (seção 5).
+
+    Um comando que chega pela rede dentro de uma entrada passa por aqui antes de
+    entrar no log, para que a máquina de estados nunca receba algo que não sabe
+    aplicar.
+    """
+    if not isinstance(command, dict):
+        raise BadMessage(f"o campo 'command' precisa ser um objeto ou null, veio {command!r}")
+    if command.get("op") not in ("put", "delete"):
+        raise BadMessage(f"comando com 'op' inválido: {command.get('op')!r} (use put ou delete)")
+    key = command.get("key")
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise BadMessage(f"comando com 'key' inválida: {key!r}")
+    if command["op"] == "put" and "value" not in command:
+        raise BadMessage("comando put sem 'value'")
+    client_id, sequence = command.get("client_id"), command.get("sequence")
+    if (client_id is None) != (sequence is None):
+        raise BadMessage("client_id e sequence vêm juntos ou não vêm")
+    if client_id is not None:
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_ID_LENGTH:
+            raise BadMessage(f"comando com 'client_id' inválido: {client_id!r}")
+        if isinstance(sequence, bool) or not isinstance(sequence, int) or \
+                not 1 <= sequence <= MAX_WIRE_INTEGER:
+            raise BadMessage(f"comando com 'sequence' inválida: {sequence!r}")
 
 
 def encode_entry(entry: LogEntry) -> dict:
@@ -1426,6 +1453,9 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
     # Uma conexão ociosa por mais que isso é fechada, para que clientes que
     # abrem conexões e não mandam nada não prendam threads para sempre.
     timeout = 30
+    # Sem TCP_NODELAY, o algoritmo de Nagle somado ao ACK atrasado do outro lado
+    # segura pequenas respostas por ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silencia a linha por requisição do http.server: com heartbeats a cada
@@ -1501,15 +1531,21 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
                 self.send_header(name, value)
             if self.close_connection:
                 self.send_header("Connection", "close")
-            self.end_headers()
+            # Cabeçalhos e corpo saem numa única escrita no socket.
             if self.command != "HEAD":
-                self.wfile.write(data)
+                self._headers_buffer.append(b"\r\n" + data)
+                self.flush_headers()
+            else:
+                self.end_headers()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
 
 class RaftHTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # Fila de conexões ainda não aceitas; o padrão (5) derruba conexões quando
+    # dezenas de clientes conectam de uma vez.
+    request_queue_size = 128
     # A porta fica livre logo depois que o nó para, sem esperar o TIME_WAIT.
     allow_reuse_address = True
 
@@ -1597,6 +1633,8 @@ class PeerSender(threading.Thread):
             if self._connection is None:
                 self._connection = http.client.HTTPConnection(
                     self.host, self.port, timeout=self.node.config.peer_timeout)
+                self._connection.connect()
+                self._connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._connection.request("POST", path, body=data,
                                      headers={"Content-Type": "application/json"})
             response = self._connection.getresponse()
@@ -1700,6 +1738,9 @@ class Node:
         self.peer_ids: dict = {}
         self._forward_connections = threading.local()
         self._stopped = False
+        # Sinalizado por um pedido de parada ou por um erro fatal do laço.
+        self.stop_requested = threading.Event()
+        self.fatal_error: Optional[str] = None
 
     # ---- partida e parada --------------------------------------------------
 
@@ -1777,6 +1818,22 @@ class Node:
     # ---- laço de eventos ---------------------------------------------------
 
     def _run_loop(self) -> None:
+        """Roda o laço de eventos até o pedido de parada.
+
+        Um erro inesperado aqui (um defeito, ou uma falha de disco como disco
+        cheio) para o nó: o estado em memória pode ter se afastado do que está
+        no disco, e seguir rodando arriscaria confirmar o que não foi gravado.
+        """
+        try:
+            self._loop_until_stopped()
+        except Exception as error:
+            self.fatal_error = f"{type(error).__name__}: {error}"
+            self.log_event(logging.CRITICAL,
+                           f"erro fatal no laço de eventos ({self.fatal_error}); o nó vai "
+                           f"parar para não rodar com estado inconsistente")
+            self.stop_requested.set()
+
+    def _loop_until_stopped(self) -> None:
         core = self.core
         last_sweep = time.monotonic()
         while True:
@@ -1797,11 +1854,8 @@ class Node:
             for event in batch:
                 if event[0] == "stop":
                     stopping = True
-                    continue
-                try:
+                else:
                     self._handle_event(event, now, effects)
-                except Exception as error:  # Um defeito vira log, não uma parada.
-                    self.log_event(logging.ERROR, f"erro ao tratar {event[0]}: {error!r}")
             if now >= core.next_deadline():
                 self._absorb(core.tick(now), effects)
             self._finish(effects)
@@ -2167,6 +2221,7 @@ class Node:
                 if connection.sock is None:
                     connection.timeout = timeout
                     connection.connect()
+                    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 else:
                     connection.sock.settimeout(timeout)
                 connection.request(method, path, body=body or None, headers=headers)
@@ -2403,19 +2458,21 @@ def main(argv: Optional[list] = None) -> int:
         print(f"erro: {error}", file=sys.stderr)
         return 1
 
-    stop_requested = threading.Event()
-
     def request_stop(signal_number: int, _frame: Any) -> None:
         node.log_event(logging.INFO,
                        f"sinal {signal.Signals(signal_number).name} recebido; parando")
-        stop_requested.set()
+        node.stop_requested.set()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     node.start()
-    while not stop_requested.wait(0.5):
+    # Espera em fatias curtas para que os sinais sejam tratados logo.
+    while not node.stop_requested.wait(0.5):
         pass
     node.stop()
+    if node.fatal_error:
+        print(f"erro: o nó parou por um erro fatal: {node.fatal_error}", file=sys.stderr)
+        return 1
     return 0
 
 
