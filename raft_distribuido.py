@@ -48,6 +48,8 @@ import collections
 import dataclasses
 import enum
 import errno
+import hashlib
+import hmac
 import http.client
 import http.server
 import json
@@ -107,6 +109,16 @@ MAX_KEY_LENGTH = 256
 # Cabeçalho que marca uma requisição de cliente já encaminhada por um seguidor,
 # para que ela não seja encaminhada de novo (evita laços entre nós).
 FORWARDED_HEADER = "X-Raft-Forwarded"
+
+# Cabeçalho com a assinatura HMAC-SHA256 de RPCs Raft e pedidos de /admin,
+# quando o cluster tem um segredo (--secret ou a variável de ambiente abaixo).
+SIGNATURE_HEADER = "X-Raft-Signature"
+SECRET_ENV_VAR = "RAFT_SECRET"
+CLIENT_TOKEN_ENV_VAR = "RAFT_CLIENT_TOKEN"
+
+# Intervalo mínimo, em segundos, entre duas linhas de log sobre pedidos não
+# autenticados vindos do mesmo endereço.
+AUTH_FAILURE_LOG_INTERVAL = 60.0
 
 
 # ============================================================================
@@ -1445,6 +1457,18 @@ def split_url(url: str) -> tuple:
     return parts.hostname, port
 
 
+def sign_request(secret: bytes, method: str, path: str, body: bytes) -> str:
+    """Assina método, caminho e corpo com HMAC-SHA256; devolve o hexadecimal.
+
+    A assinatura não leva data nem contador: as máquinas do laboratório não têm
+    relógios acertados entre si. Repetir um pedido assinado antigo não faz mal,
+    porque as regras de termo e índice do Raft já descartam pedidos velhos e
+    tornam os repetidos inofensivos.
+    """
+    message = method.encode() + b"\n" + path.encode() + b"\n" + body
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
 class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
     """Atende uma conexão HTTP/1.1 (keep-alive) de um par ou de um cliente."""
 
@@ -1486,7 +1510,8 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         node: Node = self.server.node
         try:
             body = self._read_body()
-            status, payload, headers = node.route(method, self.path, body, self.headers)
+            status, payload, headers = node.route(method, self.path, body, self.headers,
+                                                  self.client_address[0])
         except HttpError as error:
             status, payload, headers = error.status, {"error": error.message}, error.headers
         except Exception as error:  # Um defeito não pode derrubar o nó.
@@ -1635,8 +1660,11 @@ class PeerSender(threading.Thread):
                     self.host, self.port, timeout=self.node.config.peer_timeout)
                 self._connection.connect()
                 self._connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._connection.request("POST", path, body=data,
-                                     headers={"Content-Type": "application/json"})
+            headers = {"Content-Type": "application/json"}
+            if self.node.config.secret is not None:
+                headers[SIGNATURE_HEADER] = sign_request(self.node.config.secret, "POST",
+                                                         path, data)
+            self._connection.request("POST", path, body=data, headers=headers)
             response = self._connection.getresponse()
             raw = response.read()
             if response.status != 200:
@@ -1697,6 +1725,10 @@ class NodeConfig:
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_MS / 1000
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT_MS / 1000
     fault_injection: bool = False
+    # Segredo compartilhado do cluster; None desliga a autenticação entre nós.
+    secret: Optional[bytes] = None
+    # Token exigido dos clientes em /kv/...; None deixa a API de clientes aberta.
+    client_token: Optional[str] = None
 
     @property
     def peer_timeout(self) -> float:
@@ -1738,6 +1770,8 @@ class Node:
         self.peer_ids: dict = {}
         self._forward_connections = threading.local()
         self._stopped = False
+        self._auth_failures_logged: dict = {}
+        self._auth_log_lock = threading.Lock()
         # Sinalizado por um pedido de parada ou por um erro fatal do laço.
         self.stop_requested = threading.Event()
         self.fatal_error: Optional[str] = None
@@ -1783,6 +1817,11 @@ class Node:
         self.log_event(logging.INFO,
                        f"nó iniciado em {self.config.url}; pares: {peers}; dados em "
                        f"{self.config.data_dir}")
+        if self.config.secret is None:
+            self.log_event(logging.WARNING,
+                           f"sem segredo de cluster: qualquer máquina da rede pode votar e "
+                           f"replicar neste nó; numa rede compartilhada use "
+                           f"{SECRET_ENV_VAR}=... ou --secret")
 
     def stop(self) -> None:
         """Para o nó: fecha o servidor, termina o laço e grava tudo no disco."""
@@ -1998,10 +2037,15 @@ class Node:
 
     # ---- roteamento HTTP ---------------------------------------------------
 
-    def route(self, method: str, raw_path: str, body: bytes, headers: Any) -> tuple:
+    def route(self, method: str, raw_path: str, body: bytes, headers: Any,
+              client_address: str = "?") -> tuple:
         """Trata uma requisição; devolve (status, corpo, cabeçalhos extras)."""
         path = urllib.parse.urlsplit(raw_path).path
         forwarded = headers.get(FORWARDED_HEADER) is not None
+        if path.startswith("/raft/") or path.startswith("/admin/"):
+            self._check_signature(method, raw_path, body, headers, client_address)
+        elif path.startswith("/kv"):
+            self._check_client_token(headers, client_address)
         if path.startswith("/kv/"):
             key = urllib.parse.unquote(path[len("/kv/"):])
             self._check_key(key)
@@ -2028,6 +2072,49 @@ class Node:
             raise HttpError(400, "falta a chave: use /kv/<chave>")
         raise HttpError(404, f"caminho desconhecido: {path}; use /kv/<chave>, /status "
                              f"ou /raft/...")
+
+    def _check_signature(self, method: str, raw_path: str, body: bytes, headers: Any,
+                         client_address: str) -> None:
+        secret = self.config.secret
+        if secret is None:
+            return
+        received = headers.get(SIGNATURE_HEADER, "")
+        expected = sign_request(secret, method, raw_path, body)
+        if not hmac.compare_digest(received.encode("ascii", "replace"), expected.encode()):
+            reason = "sem assinatura" if not received else "com assinatura errada"
+            self._log_auth_failure(client_address,
+                                   f"pedido {method} {raw_path} de {client_address} "
+                                   f"{reason} rejeitado (401); confira se todos os nós "
+                                   f"do cluster usam o mesmo segredo")
+            raise HttpError(401, "assinatura ausente ou inválida; este nó exige o segredo "
+                                 "do cluster")
+
+    def _check_client_token(self, headers: Any, client_address: str) -> None:
+        token = self.config.client_token
+        if token is None:
+            return
+        received = headers.get("Authorization", "")
+        if not hmac.compare_digest(received.encode("utf-8", "replace"),
+                                   f"Bearer {token}".encode("utf-8")):
+            self._log_auth_failure(client_address,
+                                   f"pedido de cliente de {client_address} sem token "
+                                   f"válido rejeitado (401)")
+            raise HttpError(401, "token de cliente ausente ou inválido; mande o cabeçalho "
+                                 "Authorization: Bearer <token>",
+                            {"WWW-Authenticate": "Bearer"})
+
+    def _log_auth_failure(self, client_address: str, text: str) -> None:
+        """Registra um pedido não autenticado, no máximo uma linha por endereço
+        por minuto; o segredo e o token nunca aparecem no log."""
+        now = time.monotonic()
+        with self._auth_log_lock:
+            last = self._auth_failures_logged.get(client_address)
+            if last is not None and now - last < AUTH_FAILURE_LOG_INTERVAL:
+                return
+            if len(self._auth_failures_logged) > 1000:
+                self._auth_failures_logged.clear()
+            self._auth_failures_logged[client_address] = now
+        self.log_event(logging.WARNING, text)
 
     @staticmethod
     def _check_key(key: str) -> None:
@@ -2208,6 +2295,8 @@ class Node:
         path = "/kv/" + urllib.parse.quote(key, safe="")
         headers = {FORWARDED_HEADER: self.config.node_id,
                    "Content-Type": "application/json"}
+        if self.config.client_token is not None:
+            headers["Authorization"] = f"Bearer {self.config.client_token}"
         for attempt in range(2):
             connection = connections.get(leader_url)
             reused = connection is not None
@@ -2350,6 +2439,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault-injection", action="store_true",
                         help="aceita POST /admin/partition para simular partições "
                              "(usado pelo lançador; não ligue numa rede compartilhada)")
+    parser.add_argument("--secret", default=None,
+                        help=f"segredo compartilhado do cluster: RPCs Raft e pedidos de "
+                             f"/admin passam a levar uma assinatura HMAC, e nós de outro "
+                             f"cluster não conseguem votar nem replicar aqui. Prefira a "
+                             f"variável de ambiente {SECRET_ENV_VAR}, que não aparece no ps")
+    parser.add_argument("--client-token", default=None,
+                        help=f"token exigido dos clientes em /kv/... (cabeçalho "
+                             f"Authorization: Bearer TOKEN); também pela variável "
+                             f"{CLIENT_TOKEN_ENV_VAR}")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                         help="mostra a versão e sai")
     return parser
@@ -2411,13 +2509,25 @@ def build_config(args: argparse.Namespace) -> NodeConfig:
             raise ConfigError(f"--peers: {peer!r} aparece mais de uma vez")
         peers.append(normalized)
     data_dir = args.data_dir or os.path.join("dados-raft", f"no-{args.id}")
+    secret = args.secret if args.secret is not None else os.environ.get(SECRET_ENV_VAR)
+    if secret is not None and len(secret) < 8:
+        raise ConfigError(f"o segredo (--secret ou {SECRET_ENV_VAR}) tem {len(secret)} "
+                          f"caracteres; use pelo menos 8, e o mesmo em todos os nós")
+    client_token = args.client_token
+    if client_token is None:
+        client_token = os.environ.get(CLIENT_TOKEN_ENV_VAR)
+    if client_token is not None and not client_token:
+        raise ConfigError(f"o token de cliente (--client-token ou {CLIENT_TOKEN_ENV_VAR}) "
+                          f"está vazio")
     return NodeConfig(node_id=args.id, host=args.host, port=args.port, url=url,
                       peers=peers, data_dir=data_dir,
                       election_timeout_min=args.election_timeout_min / 1000,
                       election_timeout_max=args.election_timeout_max / 1000,
                       heartbeat_interval=args.heartbeat_interval / 1000,
                       request_timeout=args.request_timeout / 1000,
-                      fault_injection=args.fault_injection)
+                      fault_injection=args.fault_injection,
+                      secret=secret.encode("utf-8") if secret is not None else None,
+                      client_token=client_token)
 
 
 def _describe_bind_error(config: NodeConfig, error: OSError) -> str:
