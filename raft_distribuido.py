@@ -92,6 +92,10 @@ MIN_ELECTION_TO_HEARTBEAT_RATIO = 3
 # Quanto tempo um cliente espera por uma resposta antes de receber 503.
 DEFAULT_REQUEST_TIMEOUT_MS = 5000
 
+# Máximo de conexões HTTP atendidas ao mesmo tempo; cada uma ocupa uma thread.
+# Além disso, conexões novas são fechadas logo ao chegar.
+MAX_CONNECTIONS = 256
+
 # Maior corpo de requisição HTTP aceito (413 acima disso).
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -1576,7 +1580,31 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
 
     def __init__(self, address: tuple, node: "Node"):
         self.node = node
+        self._connection_slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._refused_connections = 0
         super().__init__(address, RaftRequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # NOTE: o limite vale para todas as conexões juntas; clientes que abrem
+        # conexões e não mandam nada podem ocupar todas as vagas por até
+        # `RaftRequestHandler.timeout` segundos, e um par que precise reconectar
+        # nesse meio tempo é recusado como qualquer outro.
+        if not self._connection_slots.acquire(blocking=False):
+            self._refused_connections += 1
+            if self._refused_connections % 100 == 1:
+                self.node.log_event(logging.WARNING,
+                                    f"limite de {MAX_CONNECTIONS} conexões atingido; "
+                                    f"conexão de {client_address[0]} fechada "
+                                    f"({self._refused_connections} recusadas até agora)")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connection_slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
