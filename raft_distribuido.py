@@ -1524,6 +1524,33 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
             status, payload, headers = 500, {"error": f"erro interno: {error}"}, {}
         self._send_json(status, payload, headers)
 
+    # Mensagens para os erros que o próprio http.server detecta antes de chegar
+    # ao roteamento (linha de pedido ou cabeçalhos malformados).
+    _HTTP_ERRORS_PT = {
+        400: "requisição HTTP malformada",
+        404: "caminho desconhecido",
+        408: "tempo esgotado esperando a requisição",
+        414: "endereço (URI) longo demais",
+        431: "cabeçalhos demais ou grandes demais",
+        501: "método HTTP não suportado; use GET, PUT, POST ou DELETE",
+        505: "versão de HTTP não suportada; use HTTP/1.1",
+    }
+
+    def send_error(self, code: int, message: Optional[str] = None,
+                   explain: Optional[str] = None) -> None:
+        """Responde aos erros do http.server em JSON e em português, no lugar da
+        página HTML em inglês."""
+        # `message` vem em inglês do http.server e fica de fora.
+        text = self._HTTP_ERRORS_PT.get(code, f"erro HTTP {code}")
+        self.close_connection = True
+        if not hasattr(self, "command") or self.command is None:
+            self.command = ""
+        # Sem uma linha de pedido válida, a versão fica em HTTP/0.9, que não tem
+        # cabeçalhos; a resposta sai em HTTP/1.1 mesmo assim.
+        if getattr(self, "request_version", "HTTP/0.9") in ("HTTP/0.9", None):
+            self.request_version = "HTTP/1.1"
+        self._send_json(code, {"error": text}, {})
+
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
