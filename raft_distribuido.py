@@ -1033,12 +1033,16 @@ class RaftCore:
         return self._take_ready()
 
     def _tick_leader(self, now: float) -> None:
+        # Cada prazo é comparado com a mesma soma que next_deadline() devolve.
+        # Com `now - sent_at >= timeout`, o arredondamento de ponto flutuante
+        # podia fazer o tick no prazo exato não fazer nada, e quem chama
+        # tick(next_deadline()) voltaria ao mesmo instante sem fim.
         for peer in self.peers:
             in_flight = self.in_flight[peer]
-            if in_flight is not None and now - in_flight.sent_at >= self.rpc_timeout:
+            if in_flight is not None and now >= in_flight.sent_at + self.rpc_timeout:
                 self.in_flight[peer] = None
                 in_flight = None
-            if in_flight is None and now - self.last_sent[peer] >= self.heartbeat_interval:
+            if in_flight is None and now >= self.last_sent[peer] + self.heartbeat_interval:
                 self._send_append(peer, now)
         # Check-quorum: um líder que não ouviu a maioria durante um timeout de
         # eleição inteiro provavelmente está isolado; ele deixa o cargo para que
