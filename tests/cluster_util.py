@@ -68,7 +68,7 @@ def pick_free_ports(count: int, host: str = "127.0.0.1") -> list:
 
 @dataclass
 class Response:
-    """Uma resposta HTTP já lida; `headers` tem os nomes em minúsculas."""
+    """Resposta HTTP já lida, com os nomes dos cabeçalhos em minúsculas."""
 
     status: int
     headers: dict

@@ -241,7 +241,7 @@ class FailoverTest(ClusterTestCase):
                 sequence += 1
                 key = f"escritor{writer}-{sequence}"
                 value = {"escritor": writer, "sequencia": sequence}
-                # Cada escrita vai a um nó diferente; os seguidores encaminham.
+                # Cada escrita vai a um nó diferente, e os seguidores encaminham ao líder.
                 node = nodes[(writer + sequence) % len(nodes)]
                 try:
                     response = node.put(key, value, timeout=3.0)
@@ -357,7 +357,7 @@ class LogDamageTest(ClusterTestCase):
         self.last_index = self.records[-1][2]["index"]
 
     def start_damaged_alone(self) -> dict:
-        """Inicia só o nó danificado e devolve o status; sem maioria, o log dele não muda."""
+        """Inicia só o nó danificado, sem maioria para mudar o log, e devolve o status."""
         self.damaged.start()
         return wait_for(self.damaged.status, 5.0, "nó danificado respondendo a /status")
 
