@@ -1051,10 +1051,10 @@ class RaftCore:
             heard = 1 + sum(1 for peer in self.peers
                             if now - self.last_ack[peer] < self.election_timeout_max)
             if heard < self.majority():
+                self.leader_id = None
                 self._become_follower(self.current_term, now,
                                       f"só ouvi {heard} de {len(self.peers) + 1} nós "
                                       f"no último timeout de eleição")
-                self.leader_id = None
                 return
             self.quorum_check_at = now + self.election_timeout_max
 
