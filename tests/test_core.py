@@ -447,6 +447,7 @@ class ReadIndexTest(unittest.TestCase):
             now += 0.05
             core.tick(now)
         self.assertEqual(core.role, Role.FOLLOWER)
+        self.assertIsNone(core.leader_id)
 
 
 if __name__ == "__main__":
