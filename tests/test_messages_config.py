@@ -87,6 +87,11 @@ class ConfigTest(unittest.TestCase):
                     parse("--id", "0", "--port", "8000", "--peers", peer)
                 self.assertIn("próprio nó", str(caught.exception))
 
+    def test_short_secret_rejected(self):
+        with self.assertRaises(ConfigError) as caught:
+            parse("--id", "0", "--port", "8000", "--secret", "abc")
+        self.assertIn("--secret", str(caught.exception))
+
     def test_duplicate_peer_rejected(self):
         with self.assertRaises(ConfigError):
             parse("--id", "0", "--port", "8000", "--peers", "http://127.0.0.1:8001",
