@@ -1105,6 +1105,9 @@ class StorageError(Exception):
 
 
 def _fsync_folder(folder: str) -> None:
+    """Grava no disco a entrada de um arquivo recém-renomeado na pasta."""
+    if os.name == "nt":
+        return  # O Windows não abre pastas com os.open; o rename lá já é durável.
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -1183,7 +1186,9 @@ class DiskStorage:
     def _acquire_lock(self) -> None:
         try:
             import fcntl
-        except ImportError:  # Windows: sem trava, só o aviso na documentação.
+        except ImportError:
+            # NOTE: o Windows não tem fcntl, então lá nada impede dois nós de
+            # abrirem a mesma pasta de dados.
             return
         self._lock_file = open(os.path.join(self.folder, ".trava"), "w")
         try:

@@ -50,6 +50,8 @@ FAILOVER_ATTEMPT_INTERVAL_S = 0.01
 FAILOVER_ATTEMPT_TIMEOUT_S = 3.0
 # Limite de tempo da fase que enche o log até --writes entradas.
 FILL_TIMEOUT_S = 600.0
+# Prazo para os nós sob profiled_node.py gravarem os relatórios.
+PROFILE_WRITE_TIMEOUT_S = 180.0
 # Chaves gravadas antes da carga de leitura, que lê só estas.
 READ_KEYS = 1000
 
@@ -119,18 +121,22 @@ class Measurements:
         self.args = args
         self.progress = progress
         self.value = "v" * args.value_size
+        self.key_space = args.keys
         self.tag = f"r{round_number}"
         self.leader = 0
 
     def leader_port(self) -> int:
         return self.cluster.client_ports[self.leader]
 
-    def write_builder(self, tag: str) -> Callable[[int, int], bytes]:
+    def write_builder(self) -> Callable[[int, int], bytes]:
+        """Monta escritas que percorrem --keys chaves, cada cliente a partir de
+        um ponto diferente, para que clientes concorrentes não repitam a chave."""
         port = self.leader_port()
-        cluster, value = self.cluster, self.value
+        cluster, value, key_space = self.cluster, self.value, self.key_space
 
         def build(client: int, sequence: int) -> bytes:
-            return cluster.write_request(port, f"{tag}-{client:02d}-{sequence:07d}", value)
+            number = (client * 7919 + sequence) % key_space
+            return cluster.write_request(port, f"chave-{number:07d}", value)
         return build
 
     def loads_with_elections(self, name: str, run: Callable[[], dict]) -> dict:
@@ -169,13 +175,13 @@ class Measurements:
     def sequential_writes(self) -> dict:
         args = self.args
         return self.loads_with_elections("sequential", lambda: self._load(
-            "escrita sequencial (1 cliente)", self.write_builder(f"{self.tag}s"), 1,
+            "escrita sequencial (1 cliente)", self.write_builder(), 1,
             args.sequential_seconds, args.sequential, 0.0))
 
     def concurrent_writes(self, clients: int) -> dict:
         args = self.args
         return self.loads_with_elections(f"writes_c{clients}", lambda: self._load(
-            f"escrita com {clients} cliente(s)", self.write_builder(f"{self.tag}c{clients}"),
+            f"escrita com {clients} cliente(s)", self.write_builder(),
             clients, args.duration, args.max_ops, args.warmup))
 
     def prepare_read_keys(self) -> list:
@@ -214,7 +220,7 @@ class Measurements:
         if missing == 0:
             return {"written": 0, "seconds": 0.0, "errors": 0, "elections": 0}
         outcome = self.loads_with_elections("fill", lambda: self._load(
-            f"enchendo o log até {target} entradas", self.write_builder(f"{self.tag}f"),
+            f"enchendo o log até {target} entradas", self.write_builder(),
             64, FILL_TIMEOUT_S, missing, 0.0))
         return {"written": outcome["ok"], "seconds": outcome["seconds"],
                 "errors": outcome["errors"], "elections": outcome["elections"],
@@ -365,15 +371,35 @@ def run_round(cluster: Cluster, args: argparse.Namespace, progress: Progress,
     return result
 
 
-def write_profiles(cluster: Cluster, progress: Progress) -> None:
-    """Pede a cada nó sob profiled_node.py que grave os relatórios (SIGUSR1)."""
+def write_profiles(cluster: RaftCluster, progress: Progress) -> None:
+    """Pede a cada nó sob profiled_node.py que grave os relatórios (SIGUSR1) e
+    espera os arquivos aparecerem."""
     progress.phase("gravando perfis dos nós")
+    expected = []
+    for index, process in cluster.processes.items():
+        if not process.alive():
+            continue
+        if cluster.profile_dir is not None:
+            expected.append(cluster.profile_dir / f"no-{index}.prof")
+        if cluster.tracemalloc_dir is not None:
+            expected.append(cluster.tracemalloc_dir / f"no-{index}.txt")
+    signaled_at = time.time()
     for process in cluster.processes.values():
         if process.alive():
             os.kill(process.pid, signal.SIGUSR1)
-    # O nó grava os arquivos na thread principal, que acorda a cada 0,5 s.
-    time.sleep(3.0)
-    progress.done("perfis gravados")
+    # Com centenas de milhares de blocos rastreados, o relatório do tracemalloc
+    # leva dezenas de segundos.
+    deadline = time.monotonic() + PROFILE_WRITE_TIMEOUT_S
+    missing = expected
+    while missing and time.monotonic() < deadline:
+        time.sleep(0.2)
+        missing = [path for path in missing
+                   if not path.exists() or path.stat().st_mtime < signaled_at]
+    if missing:
+        progress.done(f"perfis não gravados em {PROFILE_WRITE_TIMEOUT_S:.0f} s: "
+                      f"{', '.join(str(path) for path in missing)}")
+    else:
+        progress.done("perfis gravados")
 
 
 # ============================================================================
@@ -549,6 +575,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--writes", type=int, default=100_000, metavar="N",
                         help="entradas no log antes de medir memória e disco; a rodada "
                              "escreve o que faltar com 64 clientes (padrão: %(default)s)")
+    parser.add_argument("--keys", type=int, default=10_000, metavar="N",
+                        help="chaves distintas das cargas de escrita, reescritas em ciclo "
+                             "(padrão: %(default)s)")
     parser.add_argument("--value-size", type=int, default=64, metavar="BYTES",
                         help="tamanho do valor de cada escrita (padrão: %(default)s)")
     parser.add_argument("--etcd-heartbeat-ms", type=int, default=100, metavar="MS",
@@ -586,6 +615,8 @@ def validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("o número de clientes precisa estar entre 1 e 1000")
     if not 1 <= args.read_keys <= READ_KEYS:
         parser.error(f"--read-keys {args.read_keys}: use de 1 a {READ_KEYS}")
+    if args.keys < 1:
+        parser.error(f"--keys {args.keys}: precisa ser pelo menos 1")
     if args.failovers < 0 or args.writes < 0 or args.sequential < 1:
         parser.error("--failovers e --writes não podem ser negativos, e --sequential "
                      "precisa ser pelo menos 1")
@@ -616,6 +647,14 @@ def main(argv: Optional[list] = None) -> int:
         parser.set_defaults(**QUICK_DEFAULTS)
         args = parser.parse_args(argv)
     validate(args, parser)
+    # Os nós rodam com a pasta de dados como diretório atual; caminhos relativos
+    # dados aqui valem a partir de onde o benchmark foi chamado.
+    for name in ("profile_dir", "tracemalloc_dir"):
+        folder = getattr(args, name)
+        if folder is not None:
+            folder = folder.resolve()
+            folder.mkdir(parents=True, exist_ok=True)
+            setattr(args, name, folder)
     progress = Progress(args.quiet)
 
     # SIGINT e SIGTERM viram KeyboardInterrupt, para que os blocos finally parem

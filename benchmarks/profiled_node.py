@@ -26,8 +26,9 @@ import time
 import tracemalloc
 
 # Quantos quadros de pilha o tracemalloc guarda por alocação: poucos bastam
-# para chegar à linha do nó que segurou a memória.
-TRACEMALLOC_FRAMES = 8
+# para chegar à linha do nó que segurou a memória, e cada quadro a mais deixa
+# o nó mais lento.
+TRACEMALLOC_FRAMES = 4
 TOP_LINES = 30
 
 
