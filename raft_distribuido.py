@@ -1107,7 +1107,9 @@ class StorageError(Exception):
 def _fsync_folder(folder: str) -> None:
     """Grava no disco a entrada de um arquivo recém-renomeado na pasta."""
     if os.name == "nt":
-        return  # O Windows não abre pastas com os.open; o rename lá já é durável.
+        # NOTE: o Windows não abre pastas com os.open; lá o rename fica sem
+        # esse fsync, e uma queda logo depois pode desfazê-lo.
+        return
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)
