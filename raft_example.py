@@ -1307,7 +1307,7 @@ class SafetyChecker:
                 if operation == "truncate":
                     position = max(0, argument - 1)
                     for entry in entries[position:]:
-                        self._remove_copy(node_id, entry)
+                        self._remove_copy(node_id, entry, term)
                     del entries[position:]
                 else:
                     for entry in argument:
@@ -1331,12 +1331,23 @@ class SafetyChecker:
         if copies == self.majority:
             self._newly_committed.append((node_id, entry))
 
-    def _remove_copy(self, node_id: str, entry: LogEntry) -> None:
+    def _remove_copy(self, node_id: str, entry: LogEntry, term: int) -> None:
+        """Desconta uma cópia apagada por `node_id`, que está no termo `term`.
+
+        Um nó num termo menor que o termo em que a entrada ficou comprometida
+        ainda pode apagá-la: ele obedece a um líder antigo, que foi eleito
+        antes do commit e não a tem. Isso não ameaça nada, porque o nó nunca
+        aplicou a entrada e vai recebê-la de novo do líder atual. Num termo
+        igual ou maior, todo líder tem a entrada, e apagá-la é uma violação.
+        """
         index = entry.index
-        if index <= len(self.committed) and self.committed[index - 1][0] == entry.term:
-            raise self._violation(
-                f"{node_id} apagou a entrada comprometida de índice {index} (termo "
-                f"{entry.term}, {describe_command(entry.command)})")
+        if index <= len(self.committed):
+            committed_term, _, commit_term = self.committed[index - 1]
+            if committed_term == entry.term and term >= commit_term:
+                raise self._violation(
+                    f"{node_id} apagou, no termo {term}, a entrada de índice {index} "
+                    f"(termo {entry.term}, {describe_command(entry.command)}), "
+                    f"comprometida no termo {commit_term}")
         key = (index, entry.term)
         counted = self.counted[node_id]
         if key in counted:

@@ -596,6 +596,53 @@ class NetworkTests(unittest.TestCase):
             self.assertEqual(cluster.core(follower).last_log_index, last)
             self.assertEqual(cluster.core(leader).match_index[follower], last)
 
+    def test_old_leader_append_after_commit(self):
+        # S3 vence o termo 2 sem a entrada X, que só S1 e S2 têm. Depois S1
+        # vence o termo 3 e compromete X. Um AppendEntries atrasado de S3, do
+        # termo 2, chega a S2, que ainda está no termo 2: S2 obedece e apaga X.
+        # É permitido, porque S2 nunca aplicou X; ele recebe X de volta de S1.
+        cluster = Cluster(5, seed=14)
+        s1, s2, s3, s4, s5 = cluster.node_ids
+        cluster.campaign(s1)
+        settle(cluster, 2.0)
+
+        # No termo 1, X vai só de S1 para S2. A entrada vazia de S3 no termo
+        # 2 não sai de S3 (a cópia para S2 fica retida). Depois do termo 1,
+        # S1 e S2 não se falam, para que S2 continue no termo 2.
+        def blocked(source, destination, message):
+            s1_term = cluster.core(s1).current_term
+            x_to_others = source == s1 and destination in (s3, s4, s5) and s1_term == 1 \
+                and isinstance(message, AppendEntries)
+            from_s3 = source == s3 and destination in (s4, s5) \
+                and isinstance(message, AppendEntries)
+            s1_with_s2 = {source, destination} == {s1, s2} and s1_term > 1
+            return x_to_others or from_s3 or s1_with_s2
+
+        cluster.network.filters.append(blocked)
+        cluster.hold(lambda source, destination, message: source == s3
+                     and destination == s2 and isinstance(message, AppendEntries))
+        cluster.propose(s1, {"op": "put", "key": "x", "value": "X"})
+        self.assertTrue(cluster.run_until(
+            lambda: cluster.core(s2).last_log_index == 2, 0.1))
+        campaign_until_leader(cluster, s3)
+        self.assertEqual(cluster.core(s3).current_term, 2)
+        self.assertEqual(cluster.core(s2).current_term, 2)
+        campaign_until_leader(cluster, s1)
+        leader = cluster.core(s1)
+        self.assertTrue(cluster.run_until(
+            lambda: leader.commit_index == leader.last_log_index, 1.0))
+        self.assertEqual(cluster.checker.committed[1][2], leader.current_term)
+        self.assertEqual(cluster.core(s2).current_term, 2)
+        self.assertEqual(cluster.core(s2).term_at(2), 1)
+
+        cluster.release()
+        cluster.run_for(0.02)
+        self.assertEqual(cluster.core(s2).term_at(2), 2)
+        self.assertEqual(cluster.nodes[s2].kv.last_applied, 1)
+        cluster.network.filters.remove(blocked)
+        self.assertTrue(cluster.run_until(cluster.converged, 5.0))
+        self.assertEqual(cluster.nodes[s2].kv.data, {"x": "X"})
+
     def test_follower_commit_clamped(self):
         # A tem uma entrada 10 do termo 1 que ninguém mais tem. B, líder do
         # termo novo, manda um AppendEntries vazio com prev=(9, termo 1) e
