@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+from raft_distribuido import translate_argparse_messages  # noqa: E402
 from clusters import (HOST, Cluster, ClusterError, EtcdCluster, RaftCluster,  # noqa: E402
                       etcd_binary, etcd_version)
 from loads import HttpConnection, ProtocolError, run_load  # noqa: E402
@@ -143,7 +145,9 @@ class Measurements:
         """Roda uma carga e anota o termo antes e depois e a CPU de cada processo."""
         term_before = self.cluster.max_term()
         cpu_before = self.cluster.cpu_seconds()
+        machine_before = machine_busy_seconds()
         result = run()
+        machine_after = machine_busy_seconds()
         cpu_after = self.cluster.cpu_seconds()
         term_after = self.cluster.max_term()
         result["term_before"] = term_before
@@ -155,6 +159,12 @@ class Measurements:
             for index in cpu_after
             if cpu_after[index] is not None and cpu_before.get(index) is not None}
         result["client_cpu_cores"] = round(result["client_cpu_s"] / seconds, 3)
+        # CPU que outros processos da máquina usaram durante a carga: acima de
+        # uns 0,1 núcleo, a medida foi disputada e vale menos.
+        if machine_before is not None and machine_after is not None:
+            ours = sum(result["node_cpu_cores"].values()) + result["client_cpu_cores"]
+            busy = (machine_after - machine_before) / seconds
+            result["other_cpu_cores"] = round(max(0.0, busy - ours), 3)
         return result
 
     def _load(self, label: str, build: Callable[[int, int], bytes], clients: int,
@@ -445,6 +455,7 @@ TABLE_ROWS = [
     ("failover, mediana (ms)", "failover.median_ms", "{:.0f}"),
     ("failover, máximo (ms)", "failover.max_ms", "{:.0f}"),
     ("eleições durante as cargas", "elections_during_loads", "{:.0f}"),
+    ("CPU de outros processos, 64 cl. (núcleos)", "writes_c64.other_cpu_cores", "{:.2f}"),
     ("partida até o 1º líder (ms)", "startup_to_leader_ms", "{:.0f}"),
     ("entradas no log no fim", "memory_and_disk.log_entries", "{:.0f}"),
     ("pico de RSS de um nó (MiB)", "memory_and_disk.peak_rss_mib_max", "{:.1f}"),
@@ -477,7 +488,7 @@ def _format_cell(summary: dict, path, style: str) -> str:
 
 def _ratio(ours: dict, theirs: dict, path) -> str:
     if isinstance(path, tuple):
-        path = path[0]
+        return " / ".join(_ratio(ours, theirs, key) for key in path)
     if path not in ours or path not in theirs or not theirs[path]["median"]:
         return "-"
     return f"{ours[path]['median'] / theirs[path]['median']:.2f}"
@@ -509,6 +520,20 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def machine_busy_seconds() -> Optional[float]:
+    """Tempo de CPU ocupado da máquina inteira (todos os núcleos), de /proc/stat."""
+    try:
+        with open("/proc/stat") as file:
+            fields = file.readline().split()
+    except OSError:
+        return None
+    # cpu user nice system idle iowait irq softirq steal ...: idle e iowait
+    # são tempo livre.
+    values = [int(value) for value in fields[1:9]]
+    busy = sum(values) - values[3] - values[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def machine_info() -> dict:
     model = "?"
     try:
@@ -535,69 +560,76 @@ def build_parser() -> argparse.ArgumentParser:
                     "latência e vazão de escrita, leituras linearizáveis, failover, "
                     "memória e disco.")
     parser.add_argument("--nodes", type=int, default=3, choices=[3, 5],
-                        help="nós em cada cluster (padrão: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3,
+                        help="nós em cada cluster, o do etcd também (padrão: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, metavar="N",
                         help="rodadas, cada uma com um cluster novo (padrão: %(default)s)")
     parser.add_argument("--json", metavar="ARQUIVO",
                         help="grava os resultados completos neste arquivo JSON")
-    parser.add_argument("--etcd", action="store_true",
-                        help="mede também um cluster etcd de 3 nós pela API HTTP, se o "
-                             "binário etcd estiver instalado (pacote Debian etcd-server)")
-    parser.add_argument("--only-etcd", action="store_true",
-                        help="mede só o etcd (útil para comparar sem repetir o nó Raft)")
     parser.add_argument("--node-script", type=Path, default=DEFAULT_NODE_SCRIPT,
                         metavar="ARQUIVO",
                         help="nó a medir, para comparar uma cópia modificada "
                              "(padrão: raft_distribuido.py do projeto)")
-    parser.add_argument("--duration", type=float, default=5.0, metavar="S",
-                        help="duração de cada carga com clientes concorrentes, em "
-                             "segundos (padrão: %(default)s)")
-    parser.add_argument("--warmup", type=float, default=0.5, metavar="S",
-                        help="aquecimento antes de cada carga concorrente, em segundos, "
-                             "fora da medição (padrão: %(default)s)")
-    parser.add_argument("--max-ops", type=int, default=200_000, metavar="N",
-                        help="máximo de respostas por carga concorrente (padrão: "
-                             "%(default)s)")
-    parser.add_argument("--sequential", type=int, default=2000, metavar="N",
-                        help="escritas da medição sequencial (padrão: %(default)s)")
-    parser.add_argument("--sequential-seconds", type=float, default=30.0, metavar="S",
-                        help="limite de tempo da medição sequencial (padrão: %(default)s)")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64], metavar="N",
-                        help="números de clientes das cargas de escrita (padrão: 1 16 64)")
-    parser.add_argument("--read-clients", type=int, default=16, metavar="N",
-                        help="clientes da carga de leitura (padrão: %(default)s)")
-    parser.add_argument("--read-keys", type=int, default=200, metavar="N",
-                        help=f"chaves gravadas antes da carga de leitura, no máximo "
-                             f"{READ_KEYS} (padrão: %(default)s)")
-    parser.add_argument("--failovers", type=int, default=10, metavar="N",
-                        help="repetições de kill -9 do líder por rodada (padrão: "
-                             "%(default)s)")
-    parser.add_argument("--writes", type=int, default=100_000, metavar="N",
-                        help="entradas no log antes de medir memória e disco; a rodada "
-                             "escreve o que faltar com 64 clientes (padrão: %(default)s)")
-    parser.add_argument("--keys", type=int, default=10_000, metavar="N",
-                        help="chaves distintas das cargas de escrita, reescritas em ciclo "
-                             "(padrão: %(default)s)")
-    parser.add_argument("--value-size", type=int, default=64, metavar="BYTES",
-                        help="tamanho do valor de cada escrita (padrão: %(default)s)")
-    parser.add_argument("--etcd-heartbeat-ms", type=int, default=100, metavar="MS",
-                        help="--heartbeat-interval do etcd (padrão do etcd: %(default)s)")
-    parser.add_argument("--etcd-election-ms", type=int, default=1000, metavar="MS",
-                        help="--election-timeout do etcd (padrão do etcd: %(default)s)")
     parser.add_argument("--quick", action="store_true",
                         help="modo de poucos segundos para testes: 1 rodada, cargas "
                              "curtas, 1 failover, 300 entradas")
-    parser.add_argument("--profile-dir", type=Path, metavar="PASTA",
-                        help="roda os nós sob cProfile (todas as threads) e grava "
-                             "no-<id>.prof nesta pasta antes dos failovers")
-    parser.add_argument("--tracemalloc-dir", type=Path, metavar="PASTA",
-                        help="roda os nós sob tracemalloc e grava no-<id>.txt nesta pasta")
     parser.add_argument("--work-dir", type=Path, metavar="PASTA",
                         help="onde criar as pastas de dados temporárias (padrão: a pasta "
                              "temporária do sistema); use um disco de verdade, não tmpfs")
     parser.add_argument("--keep", action="store_true",
                         help="não apaga as pastas de dados e os logs dos nós no fim")
     parser.add_argument("--quiet", action="store_true", help="sem progresso em stderr")
+
+    loads = parser.add_argument_group("cargas")
+    loads.add_argument("--duration", type=float, default=5.0, metavar="S",
+                       help="duração de cada carga com clientes concorrentes, em "
+                            "segundos (padrão: %(default)s)")
+    loads.add_argument("--warmup", type=float, default=0.5, metavar="S",
+                       help="aquecimento antes de cada carga concorrente, em segundos, "
+                            "fora da medição (padrão: %(default)s)")
+    loads.add_argument("--max-ops", type=int, default=200_000, metavar="N",
+                       help="máximo de respostas por carga concorrente (padrão: "
+                            "%(default)s)")
+    loads.add_argument("--sequential", type=int, default=2000, metavar="N",
+                       help="escritas da medição sequencial (padrão: %(default)s)")
+    loads.add_argument("--sequential-seconds", type=float, default=30.0, metavar="S",
+                       help="limite de tempo da medição sequencial (padrão: %(default)s)")
+    loads.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64], metavar="N",
+                       help="números de clientes das cargas de escrita (padrão: 1 16 64)")
+    loads.add_argument("--read-clients", type=int, default=16, metavar="N",
+                       help="clientes da carga de leitura (padrão: %(default)s)")
+    loads.add_argument("--read-keys", type=int, default=200, metavar="N",
+                       help=f"chaves gravadas antes da carga de leitura, no máximo "
+                            f"{READ_KEYS} (padrão: %(default)s)")
+    loads.add_argument("--keys", type=int, default=10_000, metavar="N",
+                       help="chaves distintas das cargas de escrita, reescritas em ciclo "
+                            "(padrão: %(default)s)")
+    loads.add_argument("--value-size", type=int, default=64, metavar="BYTES",
+                       help="tamanho do valor de cada escrita (padrão: %(default)s)")
+    loads.add_argument("--failovers", type=int, default=10, metavar="N",
+                       help="repetições de kill -9 do líder por rodada (padrão: "
+                            "%(default)s)")
+    loads.add_argument("--writes", type=int, default=100_000, metavar="N",
+                       help="entradas no log antes de medir memória e disco; a rodada "
+                            "escreve o que faltar com 64 clientes (padrão: %(default)s)")
+
+    etcd = parser.add_argument_group("comparação com o etcd")
+    etcd.add_argument("--etcd", action="store_true",
+                      help="mede também um cluster etcd pela API HTTP, se o binário etcd "
+                           "estiver instalado (pacote Debian etcd-server)")
+    etcd.add_argument("--only-etcd", action="store_true",
+                      help="mede só o etcd (útil para comparar sem repetir o nó Raft)")
+    etcd.add_argument("--etcd-heartbeat-ms", type=int, default=100, metavar="MS",
+                      help="--heartbeat-interval do etcd (padrão do etcd: %(default)s)")
+    etcd.add_argument("--etcd-election-ms", type=int, default=1000, metavar="MS",
+                      help="--election-timeout do etcd (padrão do etcd: %(default)s)")
+
+    profiling = parser.add_argument_group("perfil dos nós")
+    profiling.add_argument("--profile-dir", type=Path, metavar="PASTA",
+                           help="roda os nós sob cProfile (todas as threads) e grava "
+                                "no-<id>.prof nesta pasta antes dos failovers")
+    profiling.add_argument("--tracemalloc-dir", type=Path, metavar="PASTA",
+                           help="roda os nós sob tracemalloc e grava no-<id>.txt nesta "
+                                "pasta antes dos failovers")
     return parser
 
 
@@ -641,6 +673,7 @@ def measure_system(name: str, make_cluster: Callable[[Path], Cluster],
 
 
 def main(argv: Optional[list] = None) -> int:
+    translate_argparse_messages()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.quick:
