@@ -2159,15 +2159,24 @@ class Node:
         effects.reads_failed.extend(ready.reads_failed)
 
     def _finish(self, effects: "_Effects") -> None:
+        # O líder manda os AppendEntries antes do próprio fsync, e os seguidores
+        # gravam em paralelo com ele (§10.2.1 da tese de Ongaro). Isso é seguro:
+        # com pares, uma entrada só é comprometida depois que um seguidor a
+        # confirma, e essa confirmação só é lida na próxima volta deste laço,
+        # depois do sync() abaixo. Sem pares, o commit é aplicado e respondido
+        # só depois do sync(). Termo e voto novos vão ao disco antes de
+        # qualquer mensagem, como antes.
+        early = self.core.role == Role.LEADER and not effects.hard_state_changed
+        if early:
+            self._post_messages(effects.messages)
         # 1. Disco: um fsync para todas as entradas do lote, e o termo e o voto.
         self.storage.sync()
         if effects.hard_state_changed:
             self.storage.save_state(self.core.current_term, self.core.voted_for)
-        # 2. Rede: só agora, com o estado no disco, as mensagens podem sair.
-        for peer, message in effects.messages:
-            sender = self.senders.get(peer)
-            if sender is not None:
-                sender.post(message)
+        # 2. Rede: só agora, com o estado no disco, as respostas (e as mensagens
+        #    de quem não é líder) podem sair.
+        if not early:
+            self._post_messages(effects.messages)
         for waiter, reply in effects.replies:
             waiter.set(reply)
         # 3. Máquina de estados e clientes.
@@ -2195,6 +2204,12 @@ class Node:
             if waiter is not None:
                 waiter.set(("not_leader",))
         self._publish_status()
+
+    def _post_messages(self, messages: list) -> None:
+        for peer, message in messages:
+            sender = self.senders.get(peer)
+            if sender is not None:
+                sender.post(message)
 
     def _expire_waiters(self, now: float) -> None:
         """Esquece pedidos de clientes que já desistiram (passaram do prazo)."""
