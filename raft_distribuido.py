@@ -44,6 +44,7 @@ Limitações conhecidas:
 from __future__ import annotations
 
 import argparse
+import array
 import collections
 import dataclasses
 import enum
@@ -103,6 +104,10 @@ MAX_CONNECTIONS = 256
 
 # Maior corpo de requisição HTTP aceito (413 acima disso).
 MAX_BODY_BYTES = 1024 * 1024
+
+# Entradas mais recentes cujo comando fica em memória depois de aplicado; as
+# mais antigas são lidas do disco quando um seguidor atrasado precisa delas.
+RECENT_ENTRIES_IN_MEMORY = 4096
 
 # Máximo de entradas em um AppendEntries; o resto segue no próximo.
 MAX_ENTRIES_PER_APPEND = 512
@@ -480,14 +485,19 @@ class RaftCore:
         # mensagem que dependa deles.
         self.current_term = current_term
         self.voted_for = voted_for
-        self.log: list = list(log or [])
+        # Um CompactLog vindo do disco passa a ser deste núcleo; qualquer outra
+        # sequência de entradas é copiada para um CompactLog só em memória.
+        if isinstance(log, CompactLog) and log.load is not None:
+            self.log = log
+        else:
+            self.log = CompactLog(list(log or []))
         # Índice da primeira entrada de `self.log`. Hoje é sempre 1; com
         # snapshots (§7) o log passará a começar depois do snapshot.
-        self.first_index = self.log[0].index if self.log else 1
+        self.first_index = self.log.first_index
         # Um nó nunca volta com termo menor que o da última entrada do seu log:
         # se o termo persistido se perdeu, o log ainda prova que ele existiu.
-        if self.log and self.log[-1].term > self.current_term:
-            self.current_term = self.log[-1].term
+        if self.log and self.log.term(-1) > self.current_term:
+            self.current_term = self.log.term(-1)
             self.voted_for = None
 
         # Estado volátil de todos os servidores (Figura 2).
@@ -525,7 +535,7 @@ class RaftCore:
 
     @property
     def last_log_term(self) -> int:
-        return self.log[-1].term if self.log else 0
+        return self.log.term(-1) if self.log else 0
 
     def term_at(self, index: int) -> Optional[int]:
         """Termo da entrada `index`, 0 para o índice 0, None se ela não existe."""
@@ -533,7 +543,7 @@ class RaftCore:
             return 0
         if index < self.first_index or index > self.last_log_index:
             return None
-        return self.log[index - self.first_index].term
+        return self.log.term(index - self.first_index)
 
     def entry_at(self, index: int) -> LogEntry:
         return self.log[index - self.first_index]
@@ -1105,6 +1115,98 @@ RECORD_HEADER = struct.Struct(">4sII")
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
+class CompactLog:
+    """O log de um nó em memória, com os comandos antigos só no disco.
+
+    O termo de cada entrada fica num array (8 bytes por entrada). A entrada
+    inteira, com o comando, fica em memória só para as que ainda não foram
+    soltas por release(); as soltas são lidas de volta com
+    `load(primeiro_índice, último_índice)` quando alguém as pede, como um
+    seguidor atrasado ou a reaplicação depois de reiniciar. Sem `load`, nada é
+    solto e o log é uma lista comum (a simulação usa assim).
+
+    O núcleo usa o log como uma lista: len, log[i], log[i:j], append, extend e
+    del log[i:], mais term(i), que não lê o disco.
+    """
+
+    def __init__(self, entries: list = (), *, first_index: int = 1,
+                 terms: Optional[array.array] = None,
+                 load: Optional[Callable[[int, int], list]] = None):
+        entries = list(entries)
+        self.first_index = entries[0].index if entries else first_index
+        self.terms = array.array("q", [entry.term for entry in entries]
+                                 if terms is None else terms)
+        self.load = load
+        # Invariante: as entradas de índice <= _released estão só no disco; as
+        # de índice maior estão todas em _cached.
+        self._released = self.first_index - 1 + (len(self.terms) if terms is not None else 0)
+        self._cached: dict = {entry.index: entry for entry in entries}
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def __iter__(self):
+        return iter(self[0:len(self.terms)])
+
+    def __eq__(self, other: Any) -> bool:
+        return list(self) == list(other)
+
+    def term(self, position: int) -> int:
+        return self.terms[position]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self.terms))
+            if step != 1:
+                raise ValueError("CompactLog só aceita fatias contínuas")
+            first, last = self.first_index + start, self.first_index + stop - 1
+            if first > last:
+                return []
+            entries = []
+            if first <= self._released:
+                entries = self.load(first, min(last, self._released))
+                first = self._released + 1
+            entries.extend(self._cached[index] for index in range(first, last + 1))
+            return entries
+        position = key + len(self.terms) if key < 0 else key
+        if not 0 <= position < len(self.terms):
+            raise IndexError("índice fora do log")
+        index = self.first_index + position
+        if index <= self._released:
+            return self.load(index, index)[0]
+        return self._cached[index]
+
+    def append(self, entry: LogEntry) -> None:
+        self.terms.append(entry.term)
+        self._cached[entry.index] = entry
+
+    def extend(self, entries: list) -> None:
+        for entry in entries:
+            self.append(entry)
+
+    def __delitem__(self, key: Any) -> None:
+        if not isinstance(key, slice) or key.stop is not None or key.step is not None:
+            raise ValueError("CompactLog só apaga do fim: del log[i:]")
+        start = max(0, key.start or 0)
+        for index in range(max(self.first_index + start, self._released + 1),
+                           self.first_index + len(self.terms)):
+            del self._cached[index]
+        del self.terms[start:]
+        self._released = min(self._released, self.first_index + start - 1)
+
+    def release(self, up_to: int) -> None:
+        """Solta da memória os comandos das entradas até o índice `up_to`."""
+        if self.load is None:
+            return
+        up_to = min(up_to, self.first_index + len(self.terms) - 1)
+        for index in range(self._released + 1, up_to + 1):
+            del self._cached[index]
+        self._released = max(self._released, up_to)
+
+
 class StorageError(Exception):
     """Dados em disco ilegíveis ou inconsistentes; o texto nomeia o arquivo."""
 
@@ -1175,20 +1277,63 @@ class DiskStorage:
         self._log = log
         self._lock_file = None
         self._log_file = None
+        self._read_fd: Optional[int] = None
         # Posição no arquivo em que começa cada registro, para cortar o log num
         # índice sem reler o arquivo.
-        self._offsets: list = []
+        self._offsets = array.array("q")
         self._first_index = 1
         self._dirty = False
 
     def open(self) -> tuple:
-        """Abre a pasta e devolve (current_term, voted_for, entradas)."""
+        """Abre a pasta e devolve (current_term, voted_for, log).
+
+        O log é um CompactLog: só os termos ficam em memória, e os comandos são
+        lidos do arquivo quando alguém os pede.
+        """
         os.makedirs(self.folder, exist_ok=True)
         self._acquire_lock()
         term, voted_for = self._load_state()
-        entries = self._load_log()
+        terms = self._load_log()
         self._log_file = open(self.log_path, "ab")
-        return term, voted_for, entries
+        # O arquivo de escrita só acrescenta; as leituras usam um descritor próprio.
+        self._read_fd = os.open(self.log_path, os.O_RDONLY)
+        log = CompactLog(first_index=self._first_index, terms=terms, load=self.read_entries)
+        return term, voted_for, log
+
+    def read_entries(self, first: int, last: int) -> list:
+        """Lê do arquivo as entradas de índice `first` a `last`, inclusive.
+
+        Funciona também depois de close(), para ferramentas que abrem a pasta
+        só para ler o log.
+        """
+        start = self._offsets[first - self._first_index]
+        following = last + 1 - self._first_index
+        if self._log_file is not None:
+            self._log_file.flush()
+        if following < len(self._offsets):
+            end = self._offsets[following]
+        else:
+            end = os.path.getsize(self.log_path)
+        if self._read_fd is not None:
+            data = os.pread(self._read_fd, end - start, start)
+        else:
+            with open(self.log_path, "rb") as file:
+                file.seek(start)
+                data = file.read(end - start)
+        entries = []
+        offset = 0
+        while offset < len(data):
+            parsed = _parse_record(data, offset)
+            if parsed is None:
+                raise StorageError(f"o arquivo {self.log_path} mudou ou está corrompido na "
+                                   f"posição {start + offset}; o nó parou para não rodar "
+                                   f"com um log errado")
+            entry, offset = parsed
+            entries.append(entry)
+        if len(entries) != last - first + 1 or entries[0].index != first:
+            raise StorageError(f"o arquivo {self.log_path} não tem as entradas {first} a "
+                               f"{last} onde o índice em memória diz")
+        return entries
 
     def _acquire_lock(self) -> None:
         try:
@@ -1226,13 +1371,19 @@ class DiskStorage:
                 f"apague a pasta {self.folder} e o nó voltará vazio") from None
         return term, voted_for
 
-    def _load_log(self) -> list:
+    def _load_log(self) -> array.array:
+        """Confere o arquivo do log e devolve só os termos das entradas.
+
+        Cada registro é decodificado para a conferência e logo descartado; o
+        comando fica no disco até alguém pedi-lo (veja CompactLog).
+        """
+        terms = array.array("q")
         try:
             with open(self.log_path, "rb") as file:
                 data = file.read()
         except FileNotFoundError:
-            return []
-        entries: list = []
+            return terms
+        previous: Optional[LogEntry] = None
         offset = 0
         while offset < len(data):
             parsed = _parse_record(data, offset)
@@ -1240,7 +1391,7 @@ class DiskStorage:
                 if _has_valid_record_after(data, offset):
                     raise StorageError(
                         f"o arquivo {self.log_path} está corrompido na posição {offset} "
-                        f"(registro {len(entries) + 1}), com registros íntegros depois "
+                        f"(registro {len(terms) + 1}), com registros íntegros depois "
                         f"dele; o nó parou para não rodar com um log errado. Apague a "
                         f"pasta {self.folder} para que o nó receba o log do líder")
                 self._log(logging.WARNING,
@@ -1254,18 +1405,19 @@ class DiskStorage:
                     os.fsync(file.fileno())
                 break
             entry, end = parsed
-            if entries and (entry.index != entries[-1].index + 1
-                            or entry.term < entries[-1].term):
+            if previous is not None and (entry.index != previous.index + 1
+                                         or entry.term < previous.term):
                 raise StorageError(
                     f"o arquivo {self.log_path} está inconsistente na posição {offset}: "
                     f"entrada de índice {entry.index} e termo {entry.term} depois da de "
-                    f"índice {entries[-1].index} e termo {entries[-1].term}")
-            entries.append(entry)
+                    f"índice {previous.index} e termo {previous.term}")
+            if previous is None:
+                self._first_index = entry.index
+            previous = entry
+            terms.append(entry.term)
             self._offsets.append(offset)
             offset = end
-        if entries:
-            self._first_index = entries[0].index
-        return entries
+        return terms
 
     def save_state(self, term: int, voted_for: Optional[str]) -> None:
         temporary = self.state_path + ".tmp"
@@ -1312,6 +1464,9 @@ class DiskStorage:
             self.sync()
             self._log_file.close()
             self._log_file = None
+        if self._read_fd is not None:
+            os.close(self._read_fd)
+            self._read_fd = None
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -2233,6 +2388,10 @@ class Node:
             _, waiter, _ = self._reads.pop(read_id, (None, None, None))
             if waiter is not None:
                 waiter.set(("not_leader",))
+        # Os comandos já aplicados saem da memória, menos os mais recentes, que
+        # o líder ainda manda aos seguidores sem precisar ler o disco.
+        self.core.log.release(min(self.kv.last_applied,
+                                  self.core.last_log_index - RECENT_ENTRIES_IN_MEMORY))
         self._publish_status()
 
     def _post_messages(self, messages: list) -> None:

@@ -66,8 +66,9 @@ class DiskStorageTest(unittest.TestCase):
                     file.write(full[:cut])
                 self.lines.clear()
                 storage, (_, _, loaded) = self.open_storage()
-                storage.close()
+                # O log aberto lê os comandos do arquivo, então confere antes de fechar.
                 self.assertEqual(loaded, entries[:2])
+                storage.close()
                 self.assertEqual(os.path.getsize(os.path.join(self.folder, "log.bin")),
                                  last_start)
                 self.assertTrue(any("incompleto" in text for _, text in self.lines))
@@ -114,3 +115,43 @@ class DiskStorageTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CompactLogTest(unittest.TestCase):
+    """O log aberto do disco solta comandos da memória e os relê do arquivo."""
+
+    def setUp(self):
+        self.folder = tempfile.mkdtemp(prefix="raft-log-compacto-")
+        self.entries = sample_entries(10)
+        storage = DiskStorage(self.folder, lambda level, text: None)
+        storage.open()
+        storage.append(self.entries)
+        storage.close()
+        self.storage = DiskStorage(self.folder, lambda level, text: None)
+        _, _, self.log = self.storage.open()
+        self.addCleanup(self.storage.close)
+
+    def test_reopened_log_reads_from_file(self):
+        self.assertEqual(len(self.log), 10)
+        self.assertEqual(self.log[0], self.entries[0])
+        self.assertEqual(self.log[-1], self.entries[-1])
+        self.assertEqual(self.log[3:7], self.entries[3:7])
+        self.assertEqual(self.log.term(-1), 1)
+
+    def test_released_entries_reread_after_append(self):
+        new = LogEntry(term=2, index=11, command={"op": "delete", "key": "k1"})
+        self.log.append(new)
+        self.storage.append([new])
+        self.log.release(11)
+        self.assertEqual(self.log[8:11], self.entries[8:] + [new])
+        self.assertEqual(self.log.term(10), 2)
+
+    def test_truncate_then_append(self):
+        self.log.release(5)
+        del self.log[7:]
+        self.storage.truncate(8)
+        replacement = LogEntry(term=3, index=8, command=None)
+        self.log.append(replacement)
+        self.storage.append([replacement])
+        self.assertEqual(len(self.log), 8)
+        self.assertEqual(list(self.log), self.entries[:7] + [replacement])
