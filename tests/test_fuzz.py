@@ -1,0 +1,125 @@
+"""Versão curta do fuzz de entradas hostis (tests/fuzz.py).
+
+Uma execução com o segredo de cluster ligado (RPCs assinados e não assinados)
+e outra sem segredo, como um estudante roda por padrão. RAFT_FUZZ_SEED=N fixa a
+semente.
+"""
+
+import io
+import json
+import os
+import random
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fuzz import FuzzConfig, run_fuzz  # noqa: E402
+from raft_distribuido import MAX_BODY_BYTES, MAX_CONNECTIONS  # noqa: E402
+from robustness_util import LocalCluster, client_request  # noqa: E402
+
+KNOWN_BUG = "defeito conhecido: {} (RAFT_RUN_KNOWN_BUGS=1 roda o teste)"
+
+
+def chosen_seed() -> int:
+    value = os.environ.get("RAFT_FUZZ_SEED")
+    return int(value) if value else random.SystemRandom().randrange(10**6)
+
+
+class FuzzTest(unittest.TestCase):
+    def run_fuzz_and_check(self, config: FuzzConfig) -> None:
+        output = io.StringIO()
+        report = run_fuzz(config, output)
+        self.assertEqual(report.problems, [], "\n" + output.getvalue())
+        self.assertEqual(report.families.total(), config.requests, output.getvalue())
+        self.assertGreater(report.slow_requests.total(), 0, output.getvalue())
+        self.assertGreater(report.probes, 10, output.getvalue())
+
+    def test_hostile_input_with_secret(self):
+        self.run_fuzz_and_check(FuzzConfig(seed=chosen_seed(), requests=2500, min_seconds=7))
+
+    def test_hostile_input_without_secret(self):
+        self.run_fuzz_and_check(FuzzConfig(seed=chosen_seed(), requests=1500, min_seconds=5,
+                                           secret=False))
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+def start_cluster(test: unittest.TestCase, extra_args: tuple = ()) -> LocalCluster:
+    """Sobe três nós e espera um líder; o cluster é parado no fim do teste."""
+    cluster = LocalCluster(3, extra_args=extra_args)
+    test.addCleanup(cluster.cleanup)
+    cluster.start_all()
+    wait_leader(cluster)
+    return cluster
+
+
+def wait_leader(cluster: LocalCluster, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        leader = cluster.agreed_leader()
+        if leader is not None:
+            return leader
+        time.sleep(0.05)
+    raise AssertionError("nenhum líder aceito por todos:\n" + cluster.describe())
+
+
+class KnownBugTest(unittest.TestCase):
+    """Reproduções dos defeitos achados pelo fuzz; cada uma falha hoje."""
+
+    @unittest.skipUnless(os.environ.get("RAFT_RUN_KNOWN_BUGS"), KNOWN_BUG.format(
+        "um PUT perto de 1 MiB entra no log do líder, mas o AppendEntries que o leva passa "
+        "do limite de corpo dos seguidores (413) e o líder perde a liderança"))
+    def test_put_near_body_limit_keeps_leader(self):
+        cluster = start_cluster(self, ("--request-timeout", "3000"))
+        leader = wait_leader(cluster)
+        term = cluster.nodes[leader].status()["term"]
+        node = cluster.nodes[leader]
+        body = json.dumps({"value": "x" * (MAX_BODY_BYTES - 100)}).encode()
+
+        result = client_request(node.host, node.port, "PUT", "/kv/grande", body, 10)
+
+        # Aceitar (200) ou recusar de saída (413) servem; 503 com eleições não.
+        self.assertIn(result.status, (200, 413), result)
+        self.assertEqual(cluster.nodes[leader].status()["term"], term, cluster.describe())
+
+    @unittest.skipUnless(os.environ.get("RAFT_RUN_KNOWN_BUGS"), KNOWN_BUG.format(
+        "sem --secret, cada RequestVote de termo antigo com um sender_url novo escreve "
+        "duas linhas de log, sem limite de frequência"))
+    def test_stale_votes_do_not_flood_log(self):
+        cluster = start_cluster(self)
+        leader = wait_leader(cluster)
+        cluster.terminate(leader)
+        cluster.start(leader)
+        follower = cluster.nodes[(wait_leader(cluster) + 1) % 3]
+        lines_before = len(follower.log_text().splitlines())
+
+        for number in range(200):
+            body = {"term": 1, "candidate_id": "x", "last_log_index": 0, "last_log_term": 0,
+                    "sender_id": "x", "sender_url": f"http://10.0.0.{number % 250}:{number + 1}"}
+            result = client_request(follower.host, follower.port, "POST",
+                                    "/raft/request_vote", json.dumps(body).encode(), 5)
+            self.assertEqual(result.status, 200, result)
+
+        added = len(follower.log_text().splitlines()) - lines_before
+        self.assertLess(added, 20, f"{added} linhas novas no log por 200 pedidos")
+
+    @unittest.skipUnless(os.environ.get("RAFT_RUN_KNOWN_BUGS"), KNOWN_BUG.format(
+        f"{MAX_CONNECTIONS} conexões paradas de um só cliente ocupam todas as vagas do nó "
+        f"por até 30 s, e ele deixa de atender clientes e pares novos"))
+    def test_idle_connections_leave_room_for_others(self):
+        cluster = start_cluster(self)
+        follower = cluster.nodes[(wait_leader(cluster) + 1) % 3]
+        idle = []
+        self.addCleanup(lambda: [connection.close() for connection in idle])
+        for _ in range(MAX_CONNECTIONS + 4):
+            idle.append(socket.create_connection((follower.host, follower.port), timeout=5))
+        time.sleep(0.5)
+
+        result = client_request(follower.host, follower.port, "GET", "/status", None, 3)
+
+        self.assertEqual(result.status, 200, result)
