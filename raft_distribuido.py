@@ -38,7 +38,9 @@ Limitações conhecidas:
     - Sem mudança de membros (§6): o conjunto de nós é fixo na linha de comando.
     - Sem pre-vote (§9.6 da tese de Ongaro): um nó isolado que volta com termo
       alto derruba o líder atual uma vez.
-    - Sem autenticação: qualquer máquina da rede pode falar com o nó.
+    - Sem o segredo do cluster (RAFT_SECRET ou --secret), qualquer máquina da
+      rede pode votar e replicar no nó; com ele, as assinaturas não levam data,
+      e um pedido antigo repetido só é descartado pelas regras de termo e índice.
 """
 
 from __future__ import annotations
