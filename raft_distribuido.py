@@ -107,6 +107,17 @@ MAX_CONNECTIONS = 256
 # Maior corpo de requisição HTTP aceito (413 acima disso).
 MAX_BODY_BYTES = 1024 * 1024
 
+# Maior corpo aceito em /raft/...: um AppendEntries leva até MAX_APPEND_BYTES de
+# comandos, mas sempre pelo menos uma entrada, e uma entrada pode ter quase
+# MAX_BODY_BYTES (o maior PUT aceito).
+MAX_RAFT_BODY_BYTES = 4 * MAX_BODY_BYTES
+
+# Tamanho aproximado, em bytes de JSON, dos comandos de um AppendEntries; o
+# resto segue no próximo. Sem esse limite, um seguidor muito atrasado receberia
+# pedidos maiores que MAX_RAFT_BODY_BYTES, recusaria todos e nunca alcançaria
+# o líder.
+MAX_APPEND_BYTES = 512 * 1024
+
 # Entradas mais recentes cujo comando fica em memória depois de aplicado; as
 # mais antigas são lidas do disco quando um seguidor atrasado precisa delas.
 RECENT_ENTRIES_IN_MEMORY = 4096
@@ -277,6 +288,26 @@ def check_command(command: Any) -> None:
         if isinstance(sequence, bool) or not isinstance(sequence, int) or \
                 not 1 <= sequence <= MAX_WIRE_INTEGER:
             raise BadMessage(f"comando com 'sequence' inválida: {sequence!r}")
+
+
+def command_size(command: Optional[dict]) -> int:
+    """Tamanho aproximado de um comando em JSON, em bytes.
+
+    Conta só as chaves e os valores de texto de primeiro nível, sem serializar
+    o comando: é barato o bastante para ser chamado a cada envio.
+    """
+    if not command:
+        return 16
+    size = 16
+    for name, value in command.items():
+        size += len(name) + 8
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, (dict, list)):
+            size += len(json.dumps(value, ensure_ascii=False))
+        else:
+            size += 24
+    return size
 
 
 def encode_entry(entry: LogEntry) -> dict:
@@ -676,7 +707,9 @@ class RaftCore:
 
         # 1. Nega o voto se o termo do candidato é menor que o atual (§5.1).
         if request.term < self.current_term:
-            self._log(logging.INFO,
+            # Em DEBUG: pedidos de termos antigos são rotina (respostas atrasadas)
+            # e, sem segredo, qualquer um pode mandá-los aos milhares.
+            self._log(logging.DEBUG,
                       f"voto negado a {candidate} (termo {request.term} do candidato "
                       f"é menor que o meu, §5.1)")
             return self._take_ready()
@@ -868,6 +901,12 @@ class RaftCore:
         prev_index = next_index - 1
         start = next_index - self.first_index
         entries = self.log[start:start + MAX_ENTRIES_PER_APPEND]
+        total = 0
+        for position, entry in enumerate(entries):
+            total += command_size(entry.command)
+            if total > MAX_APPEND_BYTES and position > 0:
+                del entries[position:]
+                break
         request = AppendEntries(term=self.current_term, leader_id=self.node_id,
                                 prev_log_index=prev_index,
                                 prev_log_term=self.term_at(prev_index),
@@ -1886,6 +1925,7 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         self._send_json(code, {"error": text}, {})
 
     def _read_body(self) -> bytes:
+        """Lê o corpo pelo Content-Length, com o limite de tamanho do caminho."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
             raise HttpError(411, "envio em partes (chunked) não é aceito; mande "
@@ -1900,11 +1940,12 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             raise HttpError(400, f"Content-Length inválido: {raw_length!r}") from None
-        if length > MAX_BODY_BYTES:
+        limit = MAX_RAFT_BODY_BYTES if self.path.startswith("/raft/") else MAX_BODY_BYTES
+        if length > limit:
             # O corpo não é lido, então a conexão não pode ser reaproveitada.
             self.close_connection = True
             raise HttpError(413, f"corpo de {length} bytes passa do limite de "
-                                 f"{MAX_BODY_BYTES} bytes")
+                                 f"{limit} bytes")
         body = self.rfile.read(length)
         if len(body) < length:
             self.close_connection = True
@@ -2546,7 +2587,7 @@ class Node:
             raise HttpError(503, f"tráfego de {sender_url} bloqueado por injeção de falhas")
         if sender_url in self.config.peers:
             self.peer_ids.setdefault(sender_url, sender_id)
-        elif sender_url not in self._unknown_senders:
+        elif sender_url not in self._unknown_senders and len(self._unknown_senders) < 16:
             self._unknown_senders.add(sender_url)
             self.log_event(logging.WARNING,
                            f"RPC do nó {sender_id} em {sender_url}, que não está em "

@@ -53,7 +53,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from robustness_util import (Counter, LocalCluster, client_request,  # noqa: E402
                              bullet, exit_on_sigterm, indent, resident_memory_kib)
 from raft_distribuido import (MAX_BODY_BYTES, MAX_KEY_LENGTH,  # noqa: E402
-                              MAX_WIRE_INTEGER, SIGNATURE_HEADER, sign_request)
+                              MAX_RAFT_BODY_BYTES, MAX_WIRE_INTEGER, SIGNATURE_HEADER,
+                              sign_request)
 
 SECRET = "segredo-do-fuzz"
 
@@ -489,11 +490,14 @@ class CaseGenerator:
     def oversized(self) -> FuzzCase:
         path = self.rng.choice(("/raft/append_entries", "/kv/grande", "/admin/partition"))
         method = "PUT" if path.startswith("/kv") else "POST"
+        # Os RPCs Raft aceitam corpos maiores que os clientes: um AppendEntries
+        # pode levar uma entrada do maior PUT aceito.
+        limit = MAX_RAFT_BODY_BYTES if path.startswith("/raft/") else MAX_BODY_BYTES
         if self.rng.random() < 0.6:
-            declared = self.rng.choice((MAX_BODY_BYTES + 1, 2**31, 10**15))
+            declared = self.rng.choice((limit + 1, 2**31, 10**15))
             data = build_request(method, path, None, content_length=declared)
             return FuzzCase("corpo declarado grande demais", data, (413, 401), method=method)
-        body = b'{"value": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}'
+        body = b'{"value": "' + b"x" * (limit + 10) + b'"}'
         return FuzzCase("corpo grande demais enviado", build_request(method, path, body),
                         (413, 401), may_close=True, method=method)
 

@@ -118,11 +118,6 @@ class KillDuringWritesTest(unittest.TestCase):
         self.assertGreater(report.acknowledged, 50, output.getvalue())
 
 
-@unittest.skipUnless(
-    os.environ.get("RAFT_RUN_KNOWN_BUGS"),
-    "defeito conhecido: um seguidor atrasado mais de 1 MiB de entradas recebe "
-    "AppendEntries acima do limite de corpo, responde 413 e nunca alcança o líder, e as "
-    "eleições que ele provoca derrubam o cluster (RAFT_RUN_KNOWN_BUGS=1 roda o teste)")
 class LaggingFollowerTest(unittest.TestCase):
     def test_follower_catches_up_after_large_backlog(self):
         cluster = LocalCluster(3)
