@@ -464,6 +464,10 @@ TABLE_ROWS = [
 ]
 
 
+# Linhas em que a razão raft ÷ etcd não quer dizer nada.
+NO_RATIO_ROWS = {"elections_during_loads", "writes_c64.other_cpu_cores"}
+
+
 def _format_cell(summary: dict, path, style: str) -> str:
     def one(key: str) -> str:
         item = summary.get(key)
@@ -506,7 +510,8 @@ def format_table(report: dict) -> str:
         summaries = [report["systems"][name]["summary"] for name in systems]
         row = [label] + [_format_cell(summary, path, style) for summary in summaries]
         if compare:
-            row.append(_ratio(summaries[0], summaries[1], path))
+            ratio = "-" if path in NO_RATIO_ROWS else _ratio(summaries[0], summaries[1], path)
+            row.append(ratio)
         rows.append(row)
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = []
