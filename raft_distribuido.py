@@ -1825,6 +1825,7 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         email: medido com benchmarks/bench.py, aquele parser era cerca de um
         terço da CPU do líder sob carga.
         """
+        self.server.mark_idle(self, False)
         self.command = None
         self.request_version = "HTTP/0.9"
         self.close_connection = True
@@ -1973,6 +1974,16 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(response)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        if not self.close_connection:
+            self.server.mark_idle(self, True)
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.mark_idle(self, True)
+
+    def finish(self) -> None:
+        self.server.mark_idle(self, False)
+        super().finish()
 
 
 class RaftHTTPServer(http.server.ThreadingHTTPServer):
@@ -1986,15 +1997,44 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple, node: "Node"):
         self.node = node
         self._connection_slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        # Conexões paradas entre pedidos, com o instante em que pararam.
+        self._idle_since: dict = {}
+        self._idle_lock = threading.Lock()
         self._refused_connections = 0
         super().__init__(address, RaftRequestHandler)
 
+    def mark_idle(self, handler: Any, idle: bool) -> None:
+        """Registra se a conexão de `handler` está parada, esperando um pedido."""
+        with self._idle_lock:
+            if idle:
+                self._idle_since[handler] = time.monotonic()
+            else:
+                self._idle_since.pop(handler, None)
+
+    def _close_oldest_idle(self) -> bool:
+        """Fecha a conexão parada há mais tempo, para dar a vaga a uma nova.
+
+        Um cliente que abre centenas de conexões e não manda nada perde as mais
+        antigas delas; clientes e pares ativos quase nunca estão parados há
+        tanto tempo, então ficam com as suas.
+        """
+        with self._idle_lock:
+            if not self._idle_since:
+                return False
+            handler = min(self._idle_since, key=self._idle_since.get)
+            del self._idle_since[handler]
+        try:
+            handler.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        # NOTE: o limite vale para todas as conexões juntas; clientes que abrem
-        # conexões e não mandam nada podem ocupar todas as vagas por até
-        # `RaftRequestHandler.timeout` segundos, e um par que precise reconectar
-        # nesse meio tempo é recusado como qualquer outro.
-        if not self._connection_slots.acquire(blocking=False):
+        # NOTE: com todas as vagas ocupadas por pedidos em andamento (um cliente
+        # que manda um byte por vez em centenas de conexões), a conexão nova é
+        # recusada: só conexões paradas entre pedidos são fechadas para abrir vaga.
+        if not self._connection_slots.acquire(blocking=False) and not (
+                self._close_oldest_idle() and self._connection_slots.acquire(timeout=1.0)):
             self._refused_connections += 1
             if self._refused_connections % 100 == 1:
                 self.node.log_event(logging.WARNING,

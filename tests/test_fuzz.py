@@ -20,8 +20,6 @@ from fuzz import FuzzConfig, run_fuzz  # noqa: E402
 from raft_distribuido import MAX_BODY_BYTES, MAX_CONNECTIONS  # noqa: E402
 from robustness_util import LocalCluster, client_request  # noqa: E402
 
-KNOWN_BUG = "defeito conhecido: {} (RAFT_RUN_KNOWN_BUGS=1 roda o teste)"
-
 
 def chosen_seed() -> int:
     value = os.environ.get("RAFT_FUZZ_SEED")
@@ -69,11 +67,7 @@ def wait_leader(cluster: LocalCluster, timeout: float = 10.0) -> int:
 
 
 class KnownBugTest(unittest.TestCase):
-    """Reproduções dos defeitos achados pelo fuzz.
-
-    As duas primeiras passam desde a correção; a última ainda falha e só roda
-    com RAFT_RUN_KNOWN_BUGS=1.
-    """
+    """Reproduções dos defeitos achados pelo fuzz, que passam desde a correção."""
 
     def test_put_near_body_limit_keeps_leader(self):
         cluster = start_cluster(self, ("--request-timeout", "3000"))
@@ -106,9 +100,6 @@ class KnownBugTest(unittest.TestCase):
         added = len(follower.log_text().splitlines()) - lines_before
         self.assertLess(added, 20, f"{added} linhas novas no log por 200 pedidos")
 
-    @unittest.skipUnless(os.environ.get("RAFT_RUN_KNOWN_BUGS"), KNOWN_BUG.format(
-        f"{MAX_CONNECTIONS} conexões paradas de um só cliente ocupam todas as vagas do nó "
-        f"por até 30 s, e ele deixa de atender clientes e pares novos"))
     def test_idle_connections_leave_room_for_others(self):
         cluster = start_cluster(self)
         follower = cluster.nodes[(wait_leader(cluster) + 1) % 3]
