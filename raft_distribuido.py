@@ -86,7 +86,7 @@ __version__ = "0.1.0"
 # líder manda heartbeats a cada 50 ms, e um seguidor só inicia eleição depois de
 # 300 a 450 ms sem notícias, o que tolera vários heartbeats perdidos ou atrasados.
 # Quando o líder cai, o tempo até o novo líder é quase todo o menor timeout
-# sorteado entre os seguidores; com 3 nós, a mediana estimada é de 345 ms. Um
+# sorteado entre os seguidores. Com 3 nós, a mediana estimada é de 345 ms. Um
 # intervalo mais largo deixaria empates de votos mais raros, mas o failover
 # mais lento.
 DEFAULT_HEARTBEAT_INTERVAL_MS = 50
@@ -162,6 +162,9 @@ class LogEntry:
     term: int
     index: int
     command: Optional[dict] = None
+    # Tamanho aproximado do comando em JSON (veja command_size), calculado no
+    # primeiro envio e guardado; -1 enquanto não foi calculado. Não vai ao disco.
+    size: int = field(default=-1, compare=False, repr=False)
 
 
 @dataclass
@@ -903,7 +906,9 @@ class RaftCore:
         entries = self.log[start:start + MAX_ENTRIES_PER_APPEND]
         total = 0
         for position, entry in enumerate(entries):
-            total += command_size(entry.command)
+            if entry.size < 0:
+                entry.size = command_size(entry.command)
+            total += entry.size
             if total > MAX_APPEND_BYTES and position > 0:
                 del entries[position:]
                 break
@@ -2015,7 +2020,7 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
         """Fecha a conexão parada há mais tempo, para dar a vaga a uma nova.
 
         Um cliente que abre centenas de conexões e não manda nada perde as mais
-        antigas delas; clientes e pares ativos quase nunca estão parados há
+        antigas delas. Clientes e pares ativos quase nunca estão parados há
         tanto tempo, então ficam com as suas.
         """
         with self._idle_lock:
