@@ -1728,16 +1728,19 @@ def read_http_headers(file: Any) -> Any:
     """Lê cabeçalhos até a linha vazia.
 
     Devolve um HeaderMap; None se passam de MAX_HEADERS ou uma linha passa de
-    MAX_HEADER_LINE; ou o texto do erro se uma linha não tem ":" ou se
-    Content-Length aparece repetido (duas leituras do corpo seriam possíveis).
+    MAX_HEADER_LINE; ou o texto do erro se a conexão fecha antes da linha vazia,
+    se uma linha não tem ":" ou se Content-Length aparece repetido (duas
+    leituras do corpo seriam possíveis).
     """
     headers = HeaderMap()
     for _ in range(MAX_HEADERS + 1):
         line = file.readline(MAX_HEADER_LINE + 1)
         if len(line) > MAX_HEADER_LINE:
             return None
-        if line in (b"\r\n", b"\n", b""):
+        if line in (b"\r\n", b"\n"):
             return headers
+        if not line:
+            return "a conexão fechou no meio dos cabeçalhos"
         name, separator, value = line.decode("iso-8859-1").partition(":")
         name = name.strip().lower()
         if not separator or not name:
@@ -1830,7 +1833,6 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         email: medido com benchmarks/bench.py, aquele parser era cerca de um
         terço da CPU do líder sob carga.
         """
-        self.server.mark_idle(self, False)
         self.command = None
         self.request_version = "HTTP/0.9"
         self.close_connection = True
@@ -1893,6 +1895,7 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         node: Node = self.server.node
         try:
             body = self._read_body()
+            self.server.mark_waiting(self, False)
             status, payload, headers = node.route(method, self.path, body, self.headers,
                                                   self.client_address[0])
         except HttpError as error:
@@ -1952,10 +1955,13 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             raise HttpError(413, f"corpo de {length} bytes passa do limite de "
                                  f"{limit} bytes")
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except OSError:  # Conexão derrubada ou tempo esgotado no meio do corpo.
+            body = b""
         if len(body) < length:
             self.close_connection = True
-            raise HttpError(400, "corpo incompleto: a conexão fechou antes do fim")
+            raise HttpError(400, "corpo incompleto: a conexão caiu ou parou antes do fim")
         return body
 
     def _send_json(self, status: int, payload: Any, headers: dict) -> None:
@@ -1975,19 +1981,20 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         response = ("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1")
         if self.command != "HEAD":
             response += data
+        # Daqui até o próximo pedido chegar inteiro, a conexão pode perder a
+        # vaga; um cliente que não lê a resposta também a perde.
+        self.server.mark_waiting(self, True)
         try:
             self.wfile.write(response)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        if not self.close_connection:
-            self.server.mark_idle(self, True)
 
     def setup(self) -> None:
         super().setup()
-        self.server.mark_idle(self, True)
+        self.server.mark_waiting(self, True)
 
     def finish(self) -> None:
-        self.server.mark_idle(self, False)
+        self.server.mark_waiting(self, False)
         super().finish()
 
 
@@ -2002,32 +2009,38 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple, node: "Node"):
         self.node = node
         self._connection_slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        # Conexões paradas entre pedidos, com o instante em que pararam.
-        self._idle_since: dict = {}
-        self._idle_lock = threading.Lock()
+        # Conexões que não estão sendo atendidas pelo nó, com o instante em que
+        # começaram a esperar: por um pedido, pelo resto dele ou pela leitura da
+        # resposta pelo cliente.
+        self._waiting_since: dict = {}
+        self._waiting_lock = threading.Lock()
         self._refused_connections = 0
         super().__init__(address, RaftRequestHandler)
 
-    def mark_idle(self, handler: Any, idle: bool) -> None:
-        """Registra se a conexão de `handler` está parada, esperando um pedido."""
-        with self._idle_lock:
-            if idle:
-                self._idle_since[handler] = time.monotonic()
+    def mark_waiting(self, handler: Any, waiting: bool) -> None:
+        """Registra se a conexão de `handler` espera o cliente (True) ou o nó."""
+        with self._waiting_lock:
+            if waiting:
+                self._waiting_since[handler] = time.monotonic()
             else:
-                self._idle_since.pop(handler, None)
+                self._waiting_since.pop(handler, None)
 
-    def _close_oldest_idle(self) -> bool:
-        """Fecha a conexão parada há mais tempo, para dar a vaga a uma nova.
+    def _close_oldest_waiting(self) -> bool:
+        """Fecha a conexão que espera o cliente há mais tempo, para dar a vaga a
+        uma nova.
 
-        Um cliente que abre centenas de conexões e não manda nada perde as mais
-        antigas delas. Clientes e pares ativos quase nunca estão parados há
-        tanto tempo, então ficam com as suas.
+        Um cliente que abre centenas de conexões e não manda nada, ou que manda
+        um byte por vez, perde as mais antigas delas. Um pedido de um cliente ou
+        par ativo chega inteiro em milissegundos e fica fora da lista enquanto o
+        nó o atende, então não perde a vaga. Um par ativo manda algo a cada
+        heartbeat, então a conexão dele só seria a mais antiga se um atacante
+        reabrisse todas as outras dentro de um intervalo de heartbeat.
         """
-        with self._idle_lock:
-            if not self._idle_since:
+        with self._waiting_lock:
+            if not self._waiting_since:
                 return False
-            handler = min(self._idle_since, key=self._idle_since.get)
-            del self._idle_since[handler]
+            handler = min(self._waiting_since, key=self._waiting_since.get)
+            del self._waiting_since[handler]
         try:
             handler.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -2035,11 +2048,11 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
         return True
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        # NOTE: com todas as vagas ocupadas por pedidos em andamento (um cliente
-        # que manda um byte por vez em centenas de conexões), a conexão nova é
-        # recusada: só conexões paradas entre pedidos são fechadas para abrir vaga.
+        # A conexão nova só é recusada quando todas as vagas têm um pedido que o
+        # nó está atendendo. Esses pedidos têm prazo (--request-timeout para os
+        # de clientes), então as vagas voltam.
         if not self._connection_slots.acquire(blocking=False) and not (
-                self._close_oldest_idle() and self._connection_slots.acquire(timeout=1.0)):
+                self._close_oldest_waiting() and self._connection_slots.acquire(timeout=1.0)):
             self._refused_connections += 1
             if self._refused_connections % 100 == 1:
                 self.node.log_event(logging.WARNING,

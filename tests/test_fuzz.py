@@ -11,6 +11,7 @@ import os
 import random
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -41,10 +42,6 @@ class FuzzTest(unittest.TestCase):
     def test_hostile_input_without_secret(self):
         self.run_fuzz_and_check(FuzzConfig(seed=chosen_seed(), requests=1500, min_seconds=5,
                                            secret=False))
-
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 def start_cluster(test: unittest.TestCase, extra_args: tuple = ()) -> LocalCluster:
@@ -107,8 +104,71 @@ class KnownBugTest(unittest.TestCase):
         self.addCleanup(lambda: [connection.close() for connection in idle])
         for _ in range(MAX_CONNECTIONS + 4):
             idle.append(socket.create_connection((follower.host, follower.port), timeout=5))
-        time.sleep(0.5)
 
         result = client_request(follower.host, follower.port, "GET", "/status", None, 3)
 
         self.assertEqual(result.status, 200, result)
+
+    def test_stalled_requests_leave_room_for_others(self):
+        # Um cliente que manda um byte por vez fica no meio do pedido: parte
+        # das conexões para nos cabeçalhos, parte no corpo.
+        cluster = start_cluster(self)
+        leader = wait_leader(cluster)
+        node = cluster.nodes[leader]
+        term = node.status()["term"]
+        stalled = StalledConnections(node.host, node.port, MAX_CONNECTIONS + 4)
+        self.addCleanup(stalled.stop)
+        stalled.start()
+
+        results = [client_request(node.host, node.port, "PUT", f"/kv/k{number}",
+                                  json.dumps({"value": number}).encode(), 3)
+                   for number in range(5)]
+
+        self.assertEqual([result.status for result in results], [200] * 5, results)
+        self.assertGreater(stalled.bytes_sent, 0)
+        statuses = [member.status() for member in cluster.nodes]
+        self.assertEqual([status["term"] for status in statuses], [term] * 3,
+                         cluster.describe())
+
+
+class StalledConnections:
+    """Abre conexões que começam um pedido e mandam um byte a cada meio segundo."""
+
+    PREFIXES = (b"GET /status HTTP/1.1\r\nHost: lento\r\nX-Lento: ",
+                b"PUT /kv/lento HTTP/1.1\r\nContent-Length: 500\r\n\r\n{")
+
+    def __init__(self, host: str, port: int, count: int):
+        self.host, self.port, self.count = host, port, count
+        self.sockets: list = []
+        self.bytes_sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drip, daemon=True)
+
+    def start(self) -> None:
+        for number in range(self.count):
+            connection = socket.create_connection((self.host, self.port), timeout=5)
+            self.sockets.append(connection)
+            self._send(connection, self.PREFIXES[number % 2])
+        self._thread.start()
+
+    def _send(self, connection: socket.socket, data: bytes) -> None:
+        try:
+            connection.sendall(data)
+            self.bytes_sent += len(data)
+        except OSError:
+            pass  # O nó fechou esta conexão para dar a vaga a outra.
+
+    def _drip(self) -> None:
+        while not self._stop.wait(0.5):
+            for connection in self.sockets:
+                self._send(connection, b"a")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for connection in self.sockets:
+            connection.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

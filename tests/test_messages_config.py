@@ -1,9 +1,11 @@
-"""Testes da decodificação estrita de mensagens e da validação das opções."""
+"""Testes da decodificação estrita de mensagens, dos cabeçalhos HTTP e da
+validação das opções."""
 
+import io
 import unittest
 
-from raft_distribuido import (BadMessage, ConfigError, build_config, build_parser,
-                              decode_append_entries, decode_request_vote)
+from raft_distribuido import (BadMessage, ConfigError, HeaderMap, build_config, build_parser,
+                              decode_append_entries, decode_request_vote, read_http_headers)
 
 
 def parse(*argv):
@@ -55,6 +57,25 @@ class DecodeTest(unittest.TestCase):
             with self.subTest(data=data):
                 with self.assertRaises(BadMessage):
                     decode_request_vote(data)
+
+
+class HeaderTest(unittest.TestCase):
+    def test_headers_end_at_blank_line(self):
+        headers = read_http_headers(io.BytesIO(b"Content-Length: 2\r\nX-A:  b \r\n\r\n{}"))
+        self.assertIsInstance(headers, HeaderMap)
+        self.assertEqual(headers.get("content-length"), "2")
+        self.assertEqual(headers.get("X-a"), "b")
+
+    def test_connection_closed_mid_headers_is_an_error(self):
+        # Sem a linha vazia, o pedido está incompleto: tratá-lo como completo
+        # atenderia um PUT sem o Content-Length que ainda não tinha chegado.
+        for data in (b"Host: x\r\n", b"Host: x\r\nContent-Le", b""):
+            with self.subTest(data=data):
+                self.assertIsInstance(read_http_headers(io.BytesIO(data)), str)
+
+    def test_repeated_content_length_is_an_error(self):
+        data = b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n"
+        self.assertIn("Content-Length", read_http_headers(io.BytesIO(data)))
 
 
 class ConfigTest(unittest.TestCase):
