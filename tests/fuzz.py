@@ -18,11 +18,14 @@ de `--seed`, todas inválidas ou inofensivas:
 
 Ao mesmo tempo, clientes lentos mandam pedidos um byte por vez, conexões
 abertas ficam sem mandar nada, e uma sonda lê uma chave conhecida e o /status
-de todos os nós. O script confere:
+de todos os nós. Um dos nós, sorteado, recebe ainda mais conexões do que tem
+vagas (`--stalled-connections`): cada uma começa um pedido e manda um byte a
+cada meio segundo, sem nunca terminar, e é reaberta quando o nó a fecha. O
+script confere:
 
   - cada resposta tem o status esperado;
   - nenhum nó morreu nem registrou erro interno;
-  - a sonda foi atendida o tempo todo;
+  - a sonda foi atendida o tempo todo, também pelo nó inundado;
   - não houve eleição (termo e líder iguais do começo ao fim);
   - a memória (VmRSS) de cada nó ficou limitada;
   - o estado do cluster é o mesmo de antes.
@@ -52,7 +55,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from robustness_util import (Counter, LocalCluster, client_request,  # noqa: E402
                              bullet, exit_on_sigterm, indent, resident_memory_kib)
-from raft_distribuido import (MAX_BODY_BYTES, MAX_KEY_LENGTH,  # noqa: E402
+from raft_distribuido import (MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_KEY_LENGTH,  # noqa: E402
                               MAX_RAFT_BODY_BYTES, MAX_WIRE_INTEGER, SIGNATURE_HEADER,
                               sign_request)
 
@@ -78,6 +81,15 @@ RSS_GROWTH_LIMIT_KIB = 64 * 1024
 
 # Prazo de cada requisição do fuzz.
 REQUEST_TIMEOUT = 10.0
+
+# Começos de pedido das conexões travadas: uma para nos cabeçalhos, a outra no
+# corpo. Com um byte a cada STALL_INTERVAL, nenhuma chega ao fim em menos de
+# nove horas (o limite de uma linha de cabeçalho é de 64 KiB).
+STALL_PREFIXES = (b"GET /status HTTP/1.1\r\nHost: travada\r\nX-Travada: ",
+                  b"PUT /kv/fuzz HTTP/1.1\r\nContent-Length: 900000\r\n\r\n{")
+STALL_INTERVAL = 0.5
+# Quantas conexões travadas são (re)abertas no máximo por rodada.
+STALL_OPEN_PER_ROUND = 64
 
 # Números que nenhum campo inteiro aceita.
 ABSURD_INTEGERS = (-1, -2**63, MAX_WIRE_INTEGER + 1, 2**64, 10**100)
@@ -572,6 +584,7 @@ class FuzzConfig:
     workers: int = 2
     slow_clients: int = 6
     idle_connections: int = 64
+    stalled_connections: int = MAX_CONNECTIONS + 32
     # Duração mínima da fase de fuzz: os clientes lentos, as conexões paradas
     # e a sonda continuam até ela, mesmo que os pedidos acabem antes.
     min_seconds: float = 10.0
@@ -582,7 +595,8 @@ class FuzzConfig:
         command = (f"python3 tests/fuzz.py --seed {self.seed} --requests {self.requests} "
                    f"--min-seconds {self.min_seconds:g} "
                    f"--nodes {self.nodes} --slow-clients {self.slow_clients} "
-                   f"--idle-connections {self.idle_connections}")
+                   f"--idle-connections {self.idle_connections} "
+                   f"--stalled-connections {self.stalled_connections}")
         return command + ("" if self.secret else " --no-secret")
 
 
@@ -599,6 +613,12 @@ class FuzzReport:
     rss_max: dict = field(default_factory=dict)
     log_lines_added: dict = field(default_factory=dict)
     idle_closed_by_node: int = 0
+    stalled_node: str = ""
+    stalled_opened: int = 0
+    stalled_closed_by_node: int = 0
+    # Pedidos de clientes lentos cuja conexão o nó inundado fechou para dar a
+    # vaga a outra; aceitável só nesse nó.
+    slow_evicted: int = 0
     elapsed: float = 0.0
     fuzz_seconds: float = 0.0
     folder: str = ""
@@ -616,8 +636,11 @@ class FuzzReport:
                  "por família:", self.families.format(),
                  "por status da resposta:", self.statuses.format(),
                  f"clientes lentos (um byte por vez): {self.slow_requests.total()} pedidos "
-                 f"completos",
+                 f"completos, {self.slow_evicted} fechados pelo nó inundado",
                  self.slow_requests.format(),
+                 f"conexões travadas no meio do pedido contra o nó {self.stalled_node}: "
+                 f"{self.stalled_opened} abertas, {self.stalled_closed_by_node} fechadas "
+                 f"pelo nó para dar a vaga a outras",
                  f"conexões abertas sem mandar nada: {config.idle_connections} "
                  f"({self.idle_closed_by_node} fechadas pelo nó durante o fuzz)",
                  f"sonda: {self.probes} leituras, a mais lenta em "
@@ -673,6 +696,7 @@ class FuzzRun:
         # Estado e tamanho dos logs antes do fuzz, preenchidos em _prepare().
         self.before: list = []
         self.log_sizes: list = []
+        self.stalled_node: Any = None
 
     def say(self, text: str) -> None:
         print(text, file=self.output, flush=True)
@@ -775,6 +799,13 @@ class FuzzRun:
         for number in range(self.config.slow_clients):
             helpers.append(threading.Thread(target=self._slow_client, args=(number,),
                                             name=f"lento-{number}", daemon=True))
+        if self.config.stalled_connections > 0:
+            nodes = self.cluster.nodes
+            self.stalled_node = nodes[random.Random(f"{self.config.seed}-inundado")
+                                      .randrange(len(nodes))]
+            self.report.stalled_node = self.stalled_node.node_id
+            helpers.append(threading.Thread(target=self._stall, name="travadas",
+                                            daemon=True))
         idle = self._open_idle_connections()
         started = time.monotonic()
         for thread in threads + helpers:
@@ -892,6 +923,12 @@ class FuzzRun:
                     response.begin()
                     response.read()
             except (OSError, http.client.HTTPException) as error:
+                if node is self.stalled_node:
+                    # O nó inundado fecha a conexão que espera há mais tempo, e
+                    # a de um cliente lento costuma ser ela.
+                    with self.lock:
+                        self.report.slow_evicted += 1
+                    continue
                 with self.lock:
                     self.findings.append(f"cliente lento {number} no nó {node.node_id} "
                                          f"({label}) sem resposta: {error!r}")
@@ -919,18 +956,45 @@ class FuzzRun:
     @staticmethod
     def _close_idle_connections(sockets: list) -> int:
         """Fecha as conexões paradas e devolve quantas o nó já tinha fechado."""
-        closed_by_node = 0
+        closed_by_node = sum(1 for sock in sockets if closed_by_peer(sock))
         for sock in sockets:
-            try:
-                sock.setblocking(False)
-                if sock.recv(1) == b"":
-                    closed_by_node += 1
-            except BlockingIOError:
-                pass
-            except OSError:
-                closed_by_node += 1
             sock.close()
         return closed_by_node
+
+    def _stall(self) -> None:
+        """Mantém `stalled_connections` pedidos pela metade no nó inundado."""
+        node = self.stalled_node
+        sockets: list = []
+        while not self.done.is_set():
+            opened = 0
+            while (len(sockets) < self.config.stalled_connections
+                   and opened < STALL_OPEN_PER_ROUND and not self.done.is_set()):
+                prefix = STALL_PREFIXES[self.report.stalled_opened % 2]
+                try:
+                    sock = socket.create_connection((node.host, node.port), timeout=5)
+                    sock.sendall(prefix)
+                except OSError:
+                    break
+                sock.setblocking(False)
+                sockets.append(sock)
+                opened += 1
+                self.report.stalled_opened += 1
+            alive = []
+            for sock in sockets:
+                try:
+                    if closed_by_peer(sock):
+                        raise ConnectionResetError
+                    sock.send(b"a")
+                    alive.append(sock)
+                except BlockingIOError:
+                    alive.append(sock)  # O nó ainda não leu os bytes anteriores.
+                except OSError:
+                    self.report.stalled_closed_by_node += 1
+                    sock.close()
+            sockets = alive
+            self.done.wait(STALL_INTERVAL)
+        for sock in sockets:
+            sock.close()
 
     def _probe(self) -> None:
         rng = random.Random(f"{self.config.seed}-sonda")
@@ -1024,6 +1088,20 @@ class FuzzRun:
                                    + indent("\n".join(crash_lines[:20])))
 
 
+def closed_by_peer(sock: socket.socket) -> bool:
+    """True se o outro lado já fechou `sock`, sem esperar nada chegar."""
+    blocking = sock.getblocking()
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(blocking)
+
+
 def run_fuzz(config: FuzzConfig, output: Optional[TextIO] = None) -> FuzzReport:
     """Roda o fuzz de `config` e devolve o relatório (já impresso em `output`)."""
     output = output or sys.stdout
@@ -1049,6 +1127,11 @@ def main(argv: Optional[list] = None) -> int:
                         help="clientes que mandam um byte por vez (padrão: %(default)s)")
     parser.add_argument("--idle-connections", type=int, default=64,
                         help="conexões abertas que não mandam nada (padrão: %(default)s)")
+    parser.add_argument("--stalled-connections", type=int,
+                        default=MAX_CONNECTIONS + 32,
+                        help="conexões que começam um pedido e nunca terminam, todas "
+                             "contra um nó sorteado; 0 desliga (padrão: %(default)s, mais "
+                             "que as vagas do nó)")
     parser.add_argument("--min-seconds", type=float, default=10.0,
                         help="duração mínima da fase de fuzz, em segundos; os clientes "
                              "lentos e as conexões paradas seguem até ela (padrão: "
@@ -1064,6 +1147,7 @@ def main(argv: Optional[list] = None) -> int:
     config = FuzzConfig(seed=seed, requests=args.requests, nodes=args.nodes,
                         workers=args.workers, slow_clients=args.slow_clients,
                         idle_connections=args.idle_connections,
+                        stalled_connections=args.stalled_connections,
                         min_seconds=args.min_seconds, secret=not args.no_secret,
                         keep_folder=args.keep)
     report = run_fuzz(config)
