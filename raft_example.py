@@ -1629,36 +1629,73 @@ def _check_key(key: str, operations: list, max_states: int) -> LinearizabilityRe
                  if operation.status == "ok" else (math.inf, 0)
                  for operation in operations]
     invokes = [(operation.invoke, operation.invoke_stamp) for operation in operations]
-    required = 0
-    for position, operation in enumerate(operations):
-        if operation.status == "ok":
-            required |= 1 << position
+    # Bit i de `required`: a operação i foi confirmada e precisa entrar na ordem.
+    required = int("".join("1" if operation.status == "ok" else "0"
+                           for operation in reversed(operations)) or "0", 2)
+    # Escritas de resultado desconhecido podem ficar fora da ordem para sempre.
+    # Elas são candidatas à parte, para não prender as varreduras no começo.
+    unknown_positions = [position for position, operation in enumerate(operations)
+                         if operation.status != "ok"]
+    unknown = ((1 << count) - 1) & ~required
+
+    def lowest_open(mask: int) -> int:
+        """Devolve a posição da primeira operação confirmada fora da ordem."""
+        placed = mask | unknown
+        return ((placed + 1) & ~placed).bit_length() - 1
+
+    # Um estado da busca é (operações já na ordem, estado do modelo). A máscara
+    # é guardada a partir de lowest_open, para que cada estado ocupe o tamanho
+    # da janela de operações concorrentes, não o do histórico.
+    def pack(mask: int, state: Any) -> tuple:
+        base = lowest_open(mask)
+        return base, mask >> base, mask & unknown & ((1 << base) - 1), state
+
+    def unpack(packed: tuple) -> tuple:
+        base, window, unknown_below, state = packed
+        return (window << base) | (required & ((1 << base) - 1)) | unknown_below, state
+
     seen: set = set()
     best_mask = 0
-    stack = [(0, ABSENT)]
+    best_placed = 0
+    stack = [pack(0, ABSENT)]
     while stack:
-        mask, state = stack.pop()
+        packed = stack.pop()
+        if packed in seen:
+            continue
+        mask, state = unpack(packed)
         if mask & required == required:
             return LinearizabilityResult(True, key=key, operations=count, states=len(seen))
-        if (mask, state) in seen:
-            continue
-        seen.add((mask, state))
+        seen.add(packed)
         if len(seen) > max_states:
             return LinearizabilityResult(
                 False, inconclusive=True, key=key, operations=count, states=len(seen),
                 message=f"conferência da chave {key!r} inconclusiva: passou de "
                         f"{max_states} estados")
-        if bin(mask & required).count("1") > bin(best_mask & required).count("1"):
-            best_mask = mask
+        placed_count = (mask & required).bit_count()
+        if placed_count > best_placed:
+            best_mask, best_placed = mask, placed_count
+        # As varreduras começam na primeira operação confirmada fora da ordem e
+        # param na primeira iniciada depois do horizonte: as operações estão em
+        # ordem de início, e nenhuma termina antes de começar.
+        lowest = packed[0]
         horizon = (math.inf, 0)
-        for position in range(count):
+        for position in range(lowest, count):
+            if invokes[position] > horizon:
+                break
             if not mask >> position & 1 and responses[position] < horizon:
                 horizon = responses[position]
         # Empilhadas ao contrário, as operações confirmadas saem antes das de
         # resultado desconhecido: quando o histórico é linearizável, a busca
         # quase sempre o mostra sem precisar encaixar as desconhecidas.
         candidates = []
-        for position in range(count):
+        for position in unknown_positions:
+            if position >= lowest:
+                break
+            if not mask >> position & 1:
+                matches, new_state = _model_step(state, operations[position])
+                if matches:
+                    candidates.append((True, mask | 1 << position, new_state))
+        for position in range(lowest, count):
             if invokes[position] > horizon:
                 break
             if mask >> position & 1:
@@ -1669,12 +1706,12 @@ def _check_key(key: str, operations: list, max_states: int) -> LinearizabilityRe
                                    mask | 1 << position, new_state))
         candidates.sort(key=lambda candidate: candidate[0], reverse=True)
         for _, new_mask, new_state in candidates:
-            stack.append((new_mask, new_state))
+            stack.append(pack(new_mask, new_state))
     pending = [operation for position, operation in enumerate(operations)
                if not best_mask >> position & 1]
     lines = [f"o histórico da chave {key!r} não é linearizável: a busca ordenou no "
-             f"máximo {bin(best_mask & required).count('1')} das "
-             f"{bin(required).count('1')} operações confirmadas, e estas ficaram de fora "
+             f"máximo {best_placed} das "
+             f"{required.bit_count()} operações confirmadas, e estas ficaram de fora "
              f"da ordem mais longa:"]
     lines.extend("  " + operation.describe() for operation in pending[:40])
     if len(pending) > 40:

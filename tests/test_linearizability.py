@@ -116,6 +116,22 @@ class HandWrittenHistoryTests(unittest.TestCase):
             get("c2", "x", 2, 9, 10),
         ])
 
+    def test_unknown_write_applied_long_after(self):
+        # A escrita desconhecida começa antes de 50 operações confirmadas e só
+        # é vista depois delas: a busca precisa encaixá-la lá no fim.
+        history = [put("c1", "x", "atrasada", 0, None, status="unknown")]
+        for step in range(1, 51):
+            history.append(put("c2", "x", step, 2 * step, 2 * step + 1))
+        history.append(get("c3", "x", "atrasada", 200, 201))
+        self.assertLinearizable(history)
+
+    def test_unknown_write_seen_then_lost(self):
+        history = [put("c1", "x", "atrasada", 0, None, status="unknown")]
+        for step in range(1, 51):
+            history.append(put("c2", "x", step, 2 * step, 2 * step + 1))
+        history += [get("c3", "x", "atrasada", 200, 201), get("c3", "x", 50, 202, 203)]
+        self.assertNotLinearizable(history)
+
     def test_unknown_write_not_before_invoke(self):
         self.assertNotLinearizable([
             get("c2", "x", 1, 0, 1),
