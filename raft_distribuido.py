@@ -1821,6 +1821,10 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
     # Sem TCP_NODELAY, o algoritmo de Nagle somado ao ACK atrasado do outro lado
     # segura pequenas respostas por ~40 ms.
     disable_nagle_algorithm = True
+    # Vira True quando o servidor fecha esta conexão para dar a vaga a outra.
+    evicted = False
+    # True se a conexão levou um RPC Raft aceito; ver RaftHTTPServer.mark_peer.
+    peer = False
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silencia a linha por requisição do http.server: com heartbeats a cada
@@ -1866,7 +1870,9 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         elif connection == "keep-alive" or version == "HTTP/1.1":
             self.close_connection = False
-        if headers.get("Expect", "").lower() == "100-continue":
+        # Um corpo grande demais recebe 413 sem o convite "100 Continue".
+        if headers.get("Expect", "").lower() == "100-continue" and \
+                self._declared_length() <= self._body_limit():
             return self.handle_expect_100()
         return True
 
@@ -1895,9 +1901,15 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         node: Node = self.server.node
         try:
             body = self._read_body()
-            self.server.mark_waiting(self, False)
+            if not self.server.start_handling(self):
+                # O nó já fechou esta conexão para dar a vaga a outra; o pedido
+                # fica sem efeito, e quem o mandou pode repeti-lo sem risco.
+                self.close_connection = True
+                return
             status, payload, headers = node.route(method, self.path, body, self.headers,
                                                   self.client_address[0])
+            if status == 200 and self.path.startswith("/raft/"):
+                self.server.mark_peer(self)
         except HttpError as error:
             status, payload, headers = error.status, {"error": error.message}, error.headers
         except Exception as error:  # Um defeito não pode derrubar o nó.
@@ -1933,23 +1945,32 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
             self.request_version = "HTTP/1.1"
         self._send_json(code, {"error": text}, {})
 
+    def _declared_length(self) -> int:
+        """Devolve o Content-Length do pedido: 0 sem ele, -1 se inválido."""
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            return 0
+        # int() aceitaria "+12", " 12" e "1_2"; isdigit() sozinho aceitaria "²".
+        if not (raw_length.isascii() and raw_length.isdigit()):
+            return -1
+        return int(raw_length)
+
+    def _body_limit(self) -> int:
+        return MAX_RAFT_BODY_BYTES if self.path.startswith("/raft/") else MAX_BODY_BYTES
+
     def _read_body(self) -> bytes:
         """Lê o corpo pelo Content-Length, com o limite de tamanho do caminho."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
             raise HttpError(411, "envio em partes (chunked) não é aceito; mande "
                                  "Content-Length")
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            return b""
-        try:
-            length = int(raw_length)
-            if length < 0:
-                raise ValueError
-        except ValueError:
+        length = self._declared_length()
+        if length < 0:
             self.close_connection = True
-            raise HttpError(400, f"Content-Length inválido: {raw_length!r}") from None
-        limit = MAX_RAFT_BODY_BYTES if self.path.startswith("/raft/") else MAX_BODY_BYTES
+            raise HttpError(400, f"Content-Length inválido: "
+                                 f"{self.headers.get('Content-Length')!r}; use só "
+                                 f"algarismos, como 12")
+        limit = self._body_limit()
         if length > limit:
             # O corpo não é lido, então a conexão não pode ser reaproveitada.
             self.close_connection = True
@@ -1978,23 +1999,31 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         lines += [f"{name}: {value}" for name, value in headers.items()]
         if self.close_connection:
             lines.append("Connection: close")
+        elif self.request_version == "HTTP/1.0":
+            lines.append("Connection: keep-alive")
         response = ("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1")
         if self.command != "HEAD":
             response += data
-        # Daqui até o próximo pedido chegar inteiro, a conexão pode perder a
-        # vaga; um cliente que não lê a resposta também a perde.
-        self.server.mark_waiting(self, True)
+        # Um cliente que não lê a resposta pode perder a vaga durante a escrita,
+        # mas só se a resposta perdida não fizer falta: a de uma leitura ou a de
+        # uma recusa (4xx). Perder a resposta de uma escrita aplicada levaria
+        # quem repassou o pedido a repeti-lo.
+        harmless = self.command in ("GET", "HEAD") or 400 <= status < 500
+        if harmless:
+            self.server.mark_waiting(self, True)
         try:
             self.wfile.write(response)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        if not harmless and not self.close_connection:
+            self.server.mark_waiting(self, True)
 
     def setup(self) -> None:
         super().setup()
         self.server.mark_waiting(self, True)
 
     def finish(self) -> None:
-        self.server.mark_waiting(self, False)
+        self.server.forget(self)
         super().finish()
 
 
@@ -2014,6 +2043,14 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
         # resposta pelo cliente.
         self._waiting_since: dict = {}
         self._waiting_lock = threading.Lock()
+        # Conexões de pares (as que levaram um RPC Raft aceito) não perdem a
+        # vaga enquanto esperam menos que isso. Quem leva heartbeats espera no
+        # máximo um intervalo de heartbeat, bem abaixo do maior timeout de
+        # eleição. O teto de conexões protegidas vale também sem --secret,
+        # quando qualquer um consegue um RPC aceito.
+        self._peer_grace = node.config.election_timeout_max
+        self._max_peer_connections = 2 * max(1, len(node.config.peers))
+        self._peer_connections = 0
         self._refused_connections = 0
         super().__init__(address, RaftRequestHandler)
 
@@ -2025,22 +2062,55 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
             else:
                 self._waiting_since.pop(handler, None)
 
+    def mark_peer(self, handler: Any) -> None:
+        """Protege a conexão de `handler`, que acabou de levar um RPC Raft aceito."""
+        with self._waiting_lock:
+            if not handler.peer and self._peer_connections < self._max_peer_connections:
+                handler.peer = True
+                self._peer_connections += 1
+
+    def forget(self, handler: Any) -> None:
+        """Esquece a conexão de `handler`, que terminou."""
+        with self._waiting_lock:
+            self._waiting_since.pop(handler, None)
+            if handler.peer:
+                handler.peer = False
+                self._peer_connections -= 1
+
+    def start_handling(self, handler: Any) -> bool:
+        """Tira a conexão da lista de espera; False se ela já perdeu a vaga.
+
+        A escolha de quem perde a vaga e esta chamada usam a mesma trava, então
+        um pedido é atendido ou descartado, nunca atendido numa conexão que o
+        nó já fechou.
+        """
+        with self._waiting_lock:
+            if handler.evicted:
+                return False
+            self._waiting_since.pop(handler, None)
+            return True
+
     def _close_oldest_waiting(self) -> bool:
         """Fecha a conexão que espera o cliente há mais tempo, para dar a vaga a
         uma nova.
 
         Um cliente que abre centenas de conexões e não manda nada, ou que manda
-        um byte por vez, perde as mais antigas delas. Um pedido de um cliente ou
-        par ativo chega inteiro em milissegundos e fica fora da lista enquanto o
-        nó o atende, então não perde a vaga. Um par ativo manda algo a cada
-        heartbeat, então a conexão dele só seria a mais antiga se um atacante
-        reabrisse todas as outras dentro de um intervalo de heartbeat.
+        um byte por vez, perde as mais antigas delas. Um pedido de um cliente
+        ativo chega inteiro em milissegundos e fica fora da lista enquanto o nó
+        o atende. A conexão de um par que esperou menos que o maior timeout de
+        eleição fica, para que os heartbeats continuem chegando mesmo com mais
+        clientes que vagas.
         """
         with self._waiting_lock:
-            if not self._waiting_since:
+            now = time.monotonic()
+            candidates = [(since, id(handler), handler)
+                          for handler, since in self._waiting_since.items()
+                          if not handler.peer or now - since > self._peer_grace]
+            if not candidates:
                 return False
-            handler = min(self._waiting_since, key=self._waiting_since.get)
+            _, _, handler = min(candidates)
             del self._waiting_since[handler]
+            handler.evicted = True
         try:
             handler.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -2048,9 +2118,6 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
         return True
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        # A conexão nova só é recusada quando todas as vagas têm um pedido que o
-        # nó está atendendo. Esses pedidos têm prazo (--request-timeout para os
-        # de clientes), então as vagas voltam.
         if not self._connection_slots.acquire(blocking=False) and not (
                 self._close_oldest_waiting() and self._connection_slots.acquire(timeout=1.0)):
             self._refused_connections += 1
@@ -2061,7 +2128,12 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
                                     f"({self._refused_connections} recusadas até agora)")
             self.shutdown_request(request)
             return
-        super().process_request(request, client_address)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            # Sem a thread (falta de memória, por exemplo), a vaga volta já.
+            self._connection_slots.release()
+            raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:

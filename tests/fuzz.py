@@ -516,7 +516,8 @@ class CaseGenerator:
     def bad_framing(self) -> FuzzCase:
         kind = self.rng.randrange(10)
         if kind == 0:
-            length = self.rng.choice(("abc", "-1", "1.5", "", "0x10", "1 2"))
+            length = self.rng.choice(("abc", "-1", "1.5", "", "0x10", "1 2", "+2", "1_0",
+                                      "\u00b2"))
             return FuzzCase("Content-Length inválido",
                             build_request("PUT", "/kv/x", b"{}", content_length=length),
                             (400,), method="PUT")

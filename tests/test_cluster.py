@@ -548,6 +548,15 @@ BAD_FRAMING = [
     ("Content-Length negativo",
      b"PUT /kv/a HTTP/1.1\r\n" + _HEADERS + b'Content-Length: -5\r\n\r\n{"value": 1}',
      False, 400),
+    ("Content-Length com sinal",
+     b"PUT /kv/a HTTP/1.1\r\n" + _HEADERS + b'Content-Length: +12\r\n\r\n{"value": 1}',
+     False, 400),
+    ("Content-Length com sublinhado",
+     b"PUT /kv/a HTTP/1.1\r\n" + _HEADERS + b'Content-Length: 1_2\r\n\r\n{"value": 1}',
+     False, 400),
+    ("Content-Length com algarismo sobrescrito",
+     b"PUT /kv/a HTTP/1.1\r\n" + _HEADERS + b'Content-Length: 1\xb2\r\n\r\n{"value": 1}',
+     False, 400),
     ("corpo em partes (chunked)",
      b"PUT /kv/a HTTP/1.1\r\n" + _HEADERS + b"Transfer-Encoding: chunked\r\n\r\n"
      b'c\r\n{"value": 1}\r\n0\r\n\r\n', False, 411),
@@ -626,6 +635,24 @@ class BadRequestTest(ClusterTestCase, PortugueseErrorMixin):
                     self.assert_portuguese_json_error(response, context)
                     self.assert_node_still_works(target, context)
         self.assert_state_unchanged()
+
+    def test_oversized_body_gets_no_continue(self):
+        # Com Expect: 100-continue, o cliente espera o convite antes de mandar o
+        # corpo; para um corpo grande demais, a primeira resposta já é o 413.
+        data = (b"PUT /kv/a HTTP/1.1\r\n" + _HEADERS + b"Expect: 100-continue\r\n"
+                b"Content-Length: 2000000\r\n\r\n")
+        with socket.create_connection((self.leader.host, self.leader.port), timeout=5) as sock:
+            sock.sendall(data)
+            first_line = sock.makefile("rb").readline()
+        self.assertTrue(first_line.startswith(b"HTTP/1.1 413"), first_line)
+
+    def test_http10_keep_alive_answered(self):
+        # Um cliente HTTP/1.0 que pede keep-alive precisa saber que a conexão
+        # continua aberta, senão espera o fim da conexão para ler a resposta.
+        data = b"GET /status HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        response = raw_http_exchange(self.leader.host, self.leader.port, data)
+        self.assertEqual(response.status, 200, response.describe())
+        self.assertEqual(response.headers.get("connection", "").lower(), "keep-alive")
 
     def test_malformed_http_gets_json_error(self):
         for description, data, accepted in BAD_HTTP:

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import random
+import selectors
 import socket
 import sys
 import threading
@@ -18,7 +19,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fuzz import FuzzConfig, run_fuzz  # noqa: E402
-from raft_distribuido import MAX_BODY_BYTES, MAX_CONNECTIONS  # noqa: E402
+from raft_distribuido import MAX_BODY_BYTES, MAX_CONNECTIONS, RaftHTTPServer  # noqa: E402
 from robustness_util import LocalCluster, client_request  # noqa: E402
 
 
@@ -129,6 +130,177 @@ class KnownBugTest(unittest.TestCase):
         statuses = [member.status() for member in cluster.nodes]
         self.assertEqual([status["term"] for status in statuses], [term] * 3,
                          cluster.describe())
+
+
+    def test_busy_clients_beyond_slots_keep_leader(self):
+        # Mais clientes ativos que vagas num seguidor: eles tiram a vaga uns dos
+        # outros, mas não a da conexão do líder, e não há eleição.
+        cluster = start_cluster(self)
+        leader = wait_leader(cluster)
+        follower = cluster.nodes[(leader + 1) % 3]
+        terms = [status["term"] for status in cluster.statuses()]
+        # Conexões novas, uma por vez, disputam as vagas com as ocupadas.
+        stop = threading.Event()
+        newcomers = threading.Thread(target=fresh_connections,
+                                     args=(follower.host, follower.port, stop), daemon=True)
+        newcomers.start()
+        self.addCleanup(newcomers.join, 10)
+        self.addCleanup(stop.set)
+
+        answered = ping_pong_clients(follower.host, follower.port, MAX_CONNECTIONS + 8,
+                                     seconds=5.0)
+
+        stop.set()
+        self.assertGreater(answered, 1000)
+        statuses = cluster.statuses()
+        self.assertEqual([status["term"] for status in statuses], terms, cluster.describe())
+        self.assertEqual(statuses[(leader + 1) % 3]["leader_id"],
+                         cluster.nodes[leader].node_id)
+        self.assertEqual(cluster.crash_lines(), [])
+
+
+def fresh_connections(host: str, port: int, stop: threading.Event) -> None:
+    """Faz um GET /status numa conexão nova a cada 20 ms, até `stop`."""
+    while not stop.wait(0.02):
+        client_request(host, port, "GET", "/status", None, 2)
+
+
+def ping_pong_clients(host: str, port: int, count: int, seconds: float) -> int:
+    """Mantém `count` conexões com um GET /status cada, mandando o próximo a
+    cada resposta, por `seconds` segundos; devolve quantas respostas vieram.
+
+    Uma conexão fechada pelo nó é reaberta, e uma recusada conta como fechada.
+    """
+    request = b"GET /status HTTP/1.1\r\nHost: ocupado\r\n\r\n"
+    selector = selectors.DefaultSelector()
+    answered = 0
+
+    def open_one() -> None:
+        try:
+            connection = socket.create_connection((host, port), timeout=2)
+            connection.setblocking(False)
+            connection.send(request)
+        except OSError:
+            return
+        selector.register(connection, selectors.EVENT_READ, bytearray())
+
+    for _ in range(count):
+        open_one()
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            for key, _ in selector.select(0.05):
+                connection, buffer = key.fileobj, key.data
+                try:
+                    data = connection.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    selector.unregister(connection)
+                    connection.close()
+                    open_one()
+                    continue
+                buffer += data
+                answered += count_responses(buffer, connection, request)
+    finally:
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()
+        selector.close()
+    return answered
+
+
+def count_responses(buffer: bytearray, connection: socket.socket, request: bytes) -> int:
+    """Tira de `buffer` as respostas completas, pede uma nova para cada uma e
+    devolve quantas eram."""
+    complete = 0
+    while True:
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return complete
+        head = buffer[:end].decode("iso-8859-1").lower()
+        length = int(head.split("content-length:")[1].split("\r\n")[0])
+        if len(buffer) < end + 4 + length:
+            return complete
+        del buffer[:end + 4 + length]
+        complete += 1
+        try:
+            connection.send(request)
+        except OSError:
+            return complete
+
+
+class EvictionTest(unittest.TestCase):
+    """A troca de vaga entre conexões, sem processos: o servidor de verdade numa
+    porta livre de 127.0.0.1, com conexões feitas por socketpair."""
+
+    def setUp(self):
+        node = type("FakeNode", (), {})()
+        node.config = type("FakeConfig", (), {"election_timeout_max": 0.45,
+                                              "peers": ["http://127.0.0.1:1"]})()
+        self.server = RaftHTTPServer(("127.0.0.1", 0), node)
+        self.addCleanup(self.server.server_close)
+
+    def waiting_handler(self, seconds_ago: float, peer: bool = False):
+        ours, theirs = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        handler = type("FakeHandler", (), {"evicted": False, "peer": False,
+                                           "connection": ours})()
+        if peer:
+            self.server.mark_peer(handler)
+        self.server.mark_waiting(handler, True)
+        self.server._waiting_since[handler] -= seconds_ago
+        return handler, theirs
+
+    def test_oldest_waiting_loses_slot(self):
+        older, older_peer = self.waiting_handler(5.0)
+        newer, _ = self.waiting_handler(2.0)
+
+        self.assertTrue(self.server._close_oldest_waiting())
+
+        self.assertTrue(older.evicted)
+        self.assertFalse(newer.evicted)
+        self.assertEqual(older_peer.recv(1), b"")
+
+    def test_peer_connection_keeps_slot(self):
+        peer, _ = self.waiting_handler(0.3, peer=True)
+        client, _ = self.waiting_handler(0.1)
+
+        self.assertTrue(self.server._close_oldest_waiting())
+
+        self.assertFalse(peer.evicted)
+        self.assertTrue(client.evicted)
+
+    def test_silent_peer_loses_slot(self):
+        # Um par calado há mais que o maior timeout de eleição não está levando
+        # heartbeats, então a conexão dele pode ser fechada.
+        peer, _ = self.waiting_handler(5.0, peer=True)
+
+        self.assertTrue(self.server._close_oldest_waiting())
+        self.assertTrue(peer.evicted)
+
+    def test_peer_protection_capped(self):
+        # Com um par configurado, só duas conexões ficam protegidas.
+        handlers = [self.waiting_handler(0.1, peer=True)[0] for _ in range(3)]
+
+        self.assertEqual([handler.peer for handler in handlers], [True, True, False])
+        self.assertTrue(self.server._close_oldest_waiting())
+        self.assertTrue(handlers[2].evicted)
+
+    def test_evicted_request_not_handled(self):
+        # O pedido já chegou inteiro, mas a vaga foi tirada antes do
+        # atendimento: ele precisa ser descartado, não atendido sem resposta.
+        handler, _ = self.waiting_handler(5.0)
+        self.server._close_oldest_waiting()
+
+        self.assertFalse(self.server.start_handling(handler))
+
+    def test_handled_request_keeps_slot(self):
+        handler, _ = self.waiting_handler(5.0)
+
+        self.assertTrue(self.server.start_handling(handler))
+        self.assertFalse(self.server._close_oldest_waiting())
+        self.assertFalse(handler.evicted)
 
 
 class StalledConnections:
