@@ -3137,12 +3137,14 @@ def limit_malloc_arenas(arenas: int = 1) -> None:
     Python roda por vez, e o benchmarks/bench.py não mediu perda de vazão com
     uma arena.
     """
+    if not sys.platform.startswith("linux"):
+        return  # Outro alocador (macOS, Windows): ele decide sozinho.
     try:
         import ctypes
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_ARENA_MAX, arenas)
-    except (ImportError, OSError, AttributeError):
-        pass  # Outro alocador (macOS, Windows, musl): ele decide sozinho.
+    except (ImportError, OSError, AttributeError, TypeError):
+        pass  # Linux sem glibc ou sem ctypes: fica o alocador como está.
 
 
 def main(argv: Optional[list] = None) -> int:
