@@ -101,7 +101,11 @@ MIN_ELECTION_TO_HEARTBEAT_RATIO = 3
 DEFAULT_REQUEST_TIMEOUT_MS = 5000
 
 # Máximo de conexões HTTP atendidas ao mesmo tempo; cada uma ocupa uma thread.
-# Além disso, conexões novas são fechadas logo ao chegar.
+# Com todas ocupadas, uma conexão nova toma a vaga da que espera o cliente há
+# mais tempo (RaftHTTPServer._close_oldest_waiting), ou é fechada.
+# NOTE: o corpo é lido inteiro antes da assinatura ser conferida, então, mesmo
+# com --secret, quem manda corpos de 4 MiB em /raft/ por todas as conexões faz
+# o nó guardar cerca de 1 GiB até a leitura terminar.
 MAX_CONNECTIONS = 256
 
 # Maior corpo de requisição HTTP aceito (413 acima disso).

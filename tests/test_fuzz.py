@@ -1,8 +1,10 @@
-"""Versão curta do fuzz de entradas hostis (tests/fuzz.py).
+"""Versão curta do fuzz de entradas hostis (tests/fuzz.py) e os defeitos achados.
 
-Uma execução com o segredo de cluster ligado (RPCs assinados e não assinados)
-e outra sem segredo, como um estudante roda por padrão. RAFT_FUZZ_SEED=N fixa a
-semente.
+FuzzTest faz uma execução com o segredo de cluster ligado (RPCs assinados e não
+assinados) e outra sem segredo, como um estudante roda por padrão.
+RAFT_FUZZ_SEED=N fixa a semente. KnownBugTest reproduz os defeitos que as provas
+de robustez acharam, e EvictionTest confere as regras de troca de vaga entre
+conexões (docs/ROBUSTEZ.md descreve cada defeito).
 """
 
 import io
