@@ -133,7 +133,6 @@ class KnownBugTest(unittest.TestCase):
         self.assertEqual([status["term"] for status in statuses], [term] * 3,
                          cluster.describe())
 
-
     def test_busy_clients_beyond_slots_keep_leader(self):
         # Mais clientes ativos que vagas num seguidor: eles tiram a vaga uns dos
         # outros, mas não a da conexão do líder, e não há eleição.
