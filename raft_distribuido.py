@@ -2008,19 +2008,14 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         response = ("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1")
         if self.command != "HEAD":
             response += data
-        # Um cliente que não lê a resposta pode perder a vaga durante a escrita,
-        # mas só se a resposta perdida não fizer falta: a de uma leitura ou a de
-        # uma recusa (4xx). Perder a resposta de uma escrita aplicada levaria
-        # quem repassou o pedido a repeti-lo.
-        harmless = self.command in ("GET", "HEAD") or 400 <= status < 500
-        if harmless:
-            self.server.mark_waiting(self, True)
+        # Daqui até o próximo pedido chegar inteiro, a conexão pode perder a
+        # vaga, também um cliente que não lê a resposta. Por isso quem repassa
+        # um pedido (Node._forward) não o repete depois de enviado.
+        self.server.mark_waiting(self, True)
         try:
             self.wfile.write(response)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        if not harmless and not self.close_connection:
-            self.server.mark_waiting(self, True)
 
     def setup(self) -> None:
         super().setup()
@@ -2055,6 +2050,10 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
         self._peer_grace = node.config.election_timeout_max
         self._max_peer_connections = 2 * max(1, len(node.config.peers))
         self._peer_connections = 0
+        # Sockets de conexões fechadas para dar a vaga a outra: a vaga delas já
+        # passou para a conexão nova e não volta ao semáforo quando a thread
+        # termina.
+        self._transferred: set = set()
         self._refused_connections = 0
         super().__init__(address, RaftRequestHandler)
 
@@ -2115,6 +2114,7 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
             _, _, handler = min(candidates)
             del self._waiting_since[handler]
             handler.evicted = True
+            self._transferred.add(handler.connection)
         try:
             handler.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -2122,8 +2122,10 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
         return True
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._connection_slots.acquire(blocking=False) and not (
-                self._close_oldest_waiting() and self._connection_slots.acquire(timeout=1.0)):
+        # A vaga de uma conexão fechada passa direto para a nova: esperar a
+        # thread dela terminar travaria a aceitação de todas as outras.
+        if not self._connection_slots.acquire(blocking=False) and \
+                not self._close_oldest_waiting():
             self._refused_connections += 1
             if self._refused_connections % 100 == 1:
                 self.node.log_event(logging.WARNING,
@@ -2136,14 +2138,21 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
             super().process_request(request, client_address)
         except BaseException:
             # Sem a thread (falta de memória, por exemplo), a vaga volta já.
-            self._connection_slots.release()
+            self._release_slot(request)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._connection_slots.release()
+            self._release_slot(request)
+
+    def _release_slot(self, request: Any) -> None:
+        with self._waiting_lock:
+            if request in self._transferred:
+                self._transferred.discard(request)
+                return
+        self._connection_slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
@@ -2846,12 +2855,17 @@ class Node:
         Um pedido que já veio encaminhado não é encaminhado outra vez.
         """
         if forwarded:
-            raise HttpError(503, "este nó não é mais o líder; tente de novo",
+            # 421: o pedido certamente não foi aplicado aqui, e quem o repassou
+            # pode tentar outro líder. Um 503 quer dizer "talvez aplicado".
+            raise HttpError(421, "este nó não é mais o líder; tente de novo",
                             {"Retry-After": "1"})
         leader_url = self._status.get("leader_url")
         if leader_url and leader_url != self.config.url and leader_url not in self.blocked:
             answer = self._forward(leader_url, method, key, body, deadline)
-            if answer is not None and answer[0] != 503:
+            # Uma escrita com 503 do líder pode ter sido aplicada: repetir
+            # poderia aplicá-la duas vezes, então o cliente recebe o 503.
+            if answer is not None and answer[0] != 421 and \
+                    not (answer[0] == 503 and method == "GET"):
                 return answer
         # Sem líder conhecido (ou o líder não respondeu): espera uma mudança
         # por um instante e tenta de novo, até o prazo do cliente.
@@ -2881,6 +2895,12 @@ class Node:
             headers["Authorization"] = f"Bearer {self.config.client_token}"
         for attempt in range(2):
             connection = connections.get(leader_url)
+            if connection is not None and connection.sock is not None and \
+                    _closed_or_dirty(connection.sock):
+                # O líder já fechou esta conexão (ociosa há muito tempo, ou
+                # tirada da vaga): uma nova, antes de mandar qualquer coisa.
+                connection.close()
+                connection = None
             reused = connection is not None
             if connection is None:
                 host, port = split_url(leader_url)
@@ -2903,10 +2923,11 @@ class Node:
             except (OSError, http.client.HTTPException, ValueError) as error:
                 connections.pop(leader_url, None)
                 connection.close()
-                if reused and isinstance(error, (http.client.RemoteDisconnected,
-                                                 ConnectionResetError, BrokenPipeError)):
-                    # O líder fechou a conexão ociosa antes de ler o pedido;
-                    # uma conexão nova resolve.
+                if reused and (not sent or method == "GET") and isinstance(
+                        error, (http.client.RemoteDisconnected, ConnectionResetError,
+                                BrokenPipeError)):
+                    # O líder fechou a conexão antes de receber o pedido (ou o
+                    # pedido é uma leitura): uma conexão nova resolve.
                     continue
                 if sent and method != "GET":
                     # O pedido pode ter chegado ao líder: repetir poderia
@@ -2920,6 +2941,21 @@ class Node:
                 extra["Retry-After"] = response.getheader("Retry-After")
             return response.status, payload, extra
         return None
+
+
+def _closed_or_dirty(sock: socket.socket) -> bool:
+    """True se o outro lado fechou `sock` ou mandou algo que ninguém pediu."""
+    previous = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return False  # Nada a ler: a conexão segue aberta e limpa.
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(previous)
+    return True
 
 
 @dataclass

@@ -636,6 +636,15 @@ class BadRequestTest(ClusterTestCase, PortugueseErrorMixin):
                     self.assert_node_still_works(target, context)
         self.assert_state_unchanged()
 
+    def test_forwarded_request_to_follower_gets_421(self):
+        # Um pedido repassado que chega a um nó que não é líder recebe 421:
+        # certamente não foi aplicado, e quem repassou pode tentar de novo.
+        response = self.follower.request("PUT", "/kv/repassado",
+                                         body=json.dumps({"value": 1}).encode(),
+                                         headers={"X-Raft-Forwarded": "0"}, timeout=5.0)
+        self.assertEqual(response.status, 421, response.describe())
+        self.assertEqual(self.leader.get("repassado").status, 404)
+
     def test_oversized_body_gets_no_continue(self):
         # Com Expect: 100-continue, o cliente espera o convite antes de mandar o
         # corpo; para um corpo grande demais, a primeira resposta já é o 413.

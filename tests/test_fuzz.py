@@ -288,6 +288,16 @@ class EvictionTest(unittest.TestCase):
         self.assertTrue(self.server._close_oldest_waiting())
         self.assertTrue(handlers[2].evicted)
 
+    def test_slot_passes_to_new_connection(self):
+        # A vaga da conexão fechada vai direto para a nova; quando a thread da
+        # fechada termina, ela não devolve a vaga ao semáforo outra vez.
+        older, _ = self.waiting_handler(5.0)
+        self.server._close_oldest_waiting()
+
+        self.server._release_slot(older.connection)
+
+        self.assertNotIn(older.connection, self.server._transferred)
+
     def test_evicted_request_not_handled(self):
         # O pedido já chegou inteiro, mas a vaga foi tirada antes do
         # atendimento: ele precisa ser descartado, não atendido sem resposta.
