@@ -2067,6 +2067,11 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
 
     def mark_peer(self, handler: Any) -> None:
         """Protege a conexão de `handler`, que acabou de levar um RPC Raft aceito."""
+        # NOTE: "aceito" é só status 200. Sem --secret qualquer um consegue um,
+        # e com --secret basta repetir um pedido assinado antigo (a assinatura
+        # não tem data). Duas conexões por par assim ocupam as vagas protegidas,
+        # e a do líder verdadeiro volta a poder perder a vaga com as vagas
+        # cheias. Exigir o termo atual no pedido fecharia isso.
         with self._waiting_lock:
             if not handler.peer and self._peer_connections < self._max_peer_connections:
                 handler.peer = True
@@ -2779,6 +2784,13 @@ class Node:
             raise HttpError(400, "corpo esperado: {\"value\": <qualquer JSON>}")
         command = {"op": "put", "key": key, "value": data["value"]}
         self._add_session(command, data)
+        # O JSON reescrito pode crescer: "1e15" vira "1000000000000000.0". Sem
+        # este limite, o AppendEntries com a entrada passaria do que os
+        # seguidores aceitam, e eles nunca a receberiam.
+        size = command_size(command)
+        if size > MAX_BODY_BYTES:
+            raise HttpError(413, f"o valor ocupa {size} bytes depois de reescrito em "
+                                 f"JSON, acima do limite de {MAX_BODY_BYTES} bytes")
         return self._client_write(command, forwarded, body)
 
     def _client_delete(self, key: str, body: bytes, forwarded: bool) -> tuple:

@@ -449,6 +449,9 @@ _LONG_KEY = "k" * 300
 # (descrição, método, caminho, corpo, status esperado). Um corpo bytes vai como
 # está, None é um pedido sem corpo e qualquer outro valor vai como JSON.
 BAD_REQUESTS = [
+    # 300 KB de "1e15" viram 1,2 MB reescritos como 1000000000000000.0.
+    ("PUT: valor que cresce ao ser reescrito", "PUT", "/kv/a",
+     b'{"value": [' + b",".join([b"1e15"] * 60000) + b"]}", 413),
     ("voto: JSON malformado", "POST", _VOTE, b'{"term": 1,', 400),
     ("voto: corpo vazio", "POST", _VOTE, b"", 400),
     ("voto: UTF-8 inválido", "POST", _VOTE, b'{"term": "\xff\xfe"}', 400),
