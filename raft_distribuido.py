@@ -2060,7 +2060,9 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
     def mark_waiting(self, handler: Any, waiting: bool) -> None:
         """Registra se a conexão de `handler` espera o cliente (True) ou o nó."""
         with self._waiting_lock:
-            if waiting:
+            # Uma conexão que já perdeu a vaga não volta à lista: se voltasse,
+            # poderia ser escolhida de novo e dar a mesma vaga duas vezes.
+            if waiting and not handler.evicted:
                 self._waiting_since[handler] = time.monotonic()
             else:
                 self._waiting_since.pop(handler, None)
@@ -2072,6 +2074,8 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
         # não tem data). Duas conexões por par assim ocupam as vagas protegidas,
         # e a do líder verdadeiro volta a poder perder a vaga com as vagas
         # cheias. Exigir o termo atual no pedido fecharia isso.
+        if handler.peer:
+            return  # O caso comum: cada heartbeat chega pela mesma conexão.
         with self._waiting_lock:
             if not handler.peer and self._peer_connections < self._max_peer_connections:
                 handler.peer = True

@@ -298,6 +298,16 @@ class EvictionTest(unittest.TestCase):
 
         self.assertNotIn(older.connection, self.server._transferred)
 
+    def test_evicted_connection_not_chosen_again(self):
+        # Depois de perder a vaga, a conexão ainda pode responder a um erro de
+        # leitura; ela não pode voltar à lista e dar a vaga uma segunda vez.
+        handler, _ = self.waiting_handler(5.0)
+        self.server._close_oldest_waiting()
+
+        self.server.mark_waiting(handler, True)
+
+        self.assertFalse(self.server._close_oldest_waiting())
+
     def test_evicted_request_not_handled(self):
         # O pedido já chegou inteiro, mas a vaga foi tirada antes do
         # atendimento: ele precisa ser descartado, não atendido sem resposta.
