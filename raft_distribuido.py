@@ -2011,7 +2011,7 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
         # Daqui até o próximo pedido chegar inteiro, a conexão pode perder a
         # vaga, também um cliente que não lê a resposta. Por isso quem repassa
         # um pedido (Node._forward) não o repete depois de enviado.
-        self.server.mark_waiting(self, True)
+        self.server.mark_waiting(self)
         try:
             self.wfile.write(response)
         except (BrokenPipeError, ConnectionResetError):
@@ -2019,7 +2019,7 @@ class RaftRequestHandler(http.server.BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.server.mark_waiting(self, True)
+        self.server.mark_waiting(self)
 
     def finish(self) -> None:
         self.server.forget(self)
@@ -2057,15 +2057,13 @@ class RaftHTTPServer(http.server.ThreadingHTTPServer):
         self._refused_connections = 0
         super().__init__(address, RaftRequestHandler)
 
-    def mark_waiting(self, handler: Any, waiting: bool) -> None:
-        """Registra se a conexão de `handler` espera o cliente (True) ou o nó."""
+    def mark_waiting(self, handler: Any) -> None:
+        """Registra que a conexão de `handler` passou a esperar o cliente."""
         with self._waiting_lock:
             # Uma conexão que já perdeu a vaga não volta à lista: se voltasse,
             # poderia ser escolhida de novo e dar a mesma vaga duas vezes.
-            if waiting and not handler.evicted:
+            if not handler.evicted:
                 self._waiting_since[handler] = time.monotonic()
-            else:
-                self._waiting_since.pop(handler, None)
 
     def mark_peer(self, handler: Any) -> None:
         """Protege a conexão de `handler`, que acabou de levar um RPC Raft aceito."""

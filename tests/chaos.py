@@ -786,9 +786,9 @@ class ChaosRun:
         except StorageError as error:
             report.problems.append(f"um log não pôde ser lido do disco no fim: {error}")
             return None
-        # Os nós param um depois do outro. Enquanto isso, os que ainda rodam
-        # podem eleger um líder novo, que grava a entrada vazia do termo dele
-        # depois de last_applied; só o log até last_applied precisa ser igual.
+        # Os nós param um depois do outro, e os que ainda rodam podem eleger um
+        # líder novo, que grava a entrada vazia do termo dele depois de
+        # last_applied. Por isso só o log até last_applied precisa ser igual.
         for replay in replays:
             replay.entries = [entry for entry in replay.entries
                               if entry.index <= last_applied]

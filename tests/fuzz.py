@@ -57,7 +57,7 @@ from robustness_util import (Counter, LocalCluster, client_request,  # noqa: E40
                              bullet, exit_on_sigterm, indent, resident_memory_kib)
 from raft_distribuido import (MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_KEY_LENGTH,  # noqa: E402
                               MAX_RAFT_BODY_BYTES, MAX_WIRE_INTEGER, SIGNATURE_HEADER,
-                              sign_request)
+                              _closed_or_dirty, sign_request)
 
 SECRET = "segredo-do-fuzz"
 
@@ -957,7 +957,7 @@ class FuzzRun:
     @staticmethod
     def _close_idle_connections(sockets: list) -> int:
         """Fecha as conexões paradas e devolve quantas o nó já tinha fechado."""
-        closed_by_node = sum(1 for sock in sockets if closed_by_peer(sock))
+        closed_by_node = sum(1 for sock in sockets if _closed_or_dirty(sock))
         for sock in sockets:
             sock.close()
         return closed_by_node
@@ -983,7 +983,7 @@ class FuzzRun:
             alive = []
             for sock in sockets:
                 try:
-                    if closed_by_peer(sock):
+                    if _closed_or_dirty(sock):
                         raise ConnectionResetError
                     sock.send(b"a")
                     alive.append(sock)
@@ -1087,20 +1087,6 @@ class FuzzRun:
         if crash_lines:
             report.problems.append("linhas de erro nos logs dos nós:\n"
                                    + indent("\n".join(crash_lines[:20])))
-
-
-def closed_by_peer(sock: socket.socket) -> bool:
-    """True se o outro lado já fechou `sock`, sem esperar nada chegar."""
-    blocking = sock.getblocking()
-    sock.setblocking(False)
-    try:
-        return sock.recv(1) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        sock.setblocking(blocking)
 
 
 def run_fuzz(config: FuzzConfig, output: Optional[TextIO] = None) -> FuzzReport:

@@ -249,7 +249,7 @@ class EvictionTest(unittest.TestCase):
                                            "connection": ours})()
         if peer:
             self.server.mark_peer(handler)
-        self.server.mark_waiting(handler, True)
+        self.server.mark_waiting(handler)
         self.server._waiting_since[handler] -= seconds_ago
         return handler, theirs
 
@@ -299,12 +299,12 @@ class EvictionTest(unittest.TestCase):
         self.assertNotIn(older.connection, self.server._transferred)
 
     def test_evicted_connection_not_chosen_again(self):
-        # Depois de perder a vaga, a conexão ainda pode responder a um erro de
-        # leitura; ela não pode voltar à lista e dar a vaga uma segunda vez.
+        # Depois de perder a vaga, a conexão ainda responde a um erro de leitura.
+        # Ela não pode voltar à lista, senão daria a mesma vaga duas vezes.
         handler, _ = self.waiting_handler(5.0)
         self.server._close_oldest_waiting()
 
-        self.server.mark_waiting(handler, True)
+        self.server.mark_waiting(handler)
 
         self.assertFalse(self.server._close_oldest_waiting())
 
